@@ -1,0 +1,1 @@
+"""Federation: compositions of adapters, inference runs on the cached worker, A/B comparisons."""

@@ -1,0 +1,1 @@
+"""Monitoring: GPU/host sampling, time series, alerts, dashboards and Prometheus /metrics."""

@@ -1,0 +1,1 @@
+"""RMN LoRA Admin Console: the Django project (settings, auth, queues, console shell)."""

@@ -1,0 +1,80 @@
+"""Run the whole console on one machine: migrations, demo data, Redis, workers, monitor and web server."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import time
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command, get_commands
+from django.core.management.base import BaseCommand, CommandError
+
+from rmnconsole.services_runner import EmbeddedRedis, Supervisor, redis_answers
+
+
+class Command(BaseCommand):
+    help = "Apply migrations, seed demo data, start Redis (embedded if none answers), workers, monitor and the web server."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--addr", default="127.0.0.1:8000", help="Address for the web server (default 127.0.0.1:8000).")
+        parser.add_argument("--no-seed", action="store_true", help="Skip tiny models and demo data.")
+
+    def handle(self, *args, addr: str, no_seed: bool, **options):
+        call_command("migrate", interactive=False, verbosity=0)
+        self.stdout.write("database ready")
+        if not no_seed:
+            self._seed()
+
+        embedded = None
+        env = dict(os.environ)
+        if redis_answers(settings.REDIS_URL):
+            self.stdout.write(f"using Redis at {settings.REDIS_URL}")
+        else:
+            embedded = EmbeddedRedis(settings.RMN_DATA_ROOT / "redis")
+            env["REDIS_URL"] = embedded.url
+            self.stdout.write(f"no Redis at {settings.REDIS_URL}: started an embedded one at {embedded.url}")
+
+        supervisor = Supervisor(env=env)
+        stopping = False
+
+        def _stop(signum, frame):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, _stop)
+        signal.signal(signal.SIGTERM, _stop)
+        try:
+            supervisor.start("training-worker", ["rqworker", "training", "default", "--name", f"training-{os.getpid()}"])
+            supervisor.start(
+                "inference-worker",
+                ["rqworker", "inference", "--worker-class", "rq.worker.SimpleWorker", "--name", f"inference-{os.getpid()}"],
+            )
+            if "monitor_host" in get_commands():
+                supervisor.start("monitor", ["monitor_host"])
+            supervisor.start("web", ["runserver", addr, "--noreload", "--skip-checks"])
+            self.stdout.write(self.style.SUCCESS(f"RMN LoRA Admin Console: http://{addr}/  (Ctrl-C to stop)"))
+            while not stopping:
+                dead = supervisor.dead()
+                if dead:
+                    name, code = dead[0]
+                    raise CommandError(f"{name} exited with status {code}; stopping the console")
+                time.sleep(0.5)
+        finally:
+            self.stdout.write("stopping workers and web server …")
+            supervisor.stop_all()
+            if embedded is not None:
+                embedded.stop()
+            self.stdout.write("stopped")
+
+    def _seed(self) -> None:
+        call_command("build_tiny_models", stdout=self.stdout)
+        if "seed_demo" in get_commands():
+            call_command("seed_demo", stdout=self.stdout)
+        user_model = get_user_model()
+        if not user_model.objects.filter(is_superuser=True).exists():
+            password = secrets.token_urlsafe(12)
+            user_model.objects.create_superuser("admin", "admin@localhost", password)
+            self.stdout.write(self.style.WARNING(f"created user 'admin' with password {password} — shown once, change it"))

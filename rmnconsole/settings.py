@@ -1,0 +1,165 @@
+"""Settings for the console: every knob is an environment variable (documented in README.md)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+from rmnconsole.env import ConfigError, envbool, envfloat, envint, envlist, envstr
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = envbool("DEBUG", False)
+SECRET_KEY = envstr("SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG and os.environ.get("RMN_REQUIRE_SECRET_KEY"):
+        raise ConfigError("SECRET_KEY (or SECRET_KEY_FILE) must be set in production")
+    # First-run default: stable per data root so sessions survive restarts; production sets SECRET_KEY.
+    SECRET_KEY = "insecure-first-run-key-set-SECRET_KEY-in-production"
+ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
+
+RMN_DATA_ROOT = Path(envstr("RMN_DATA_ROOT", str(BASE_DIR / "var" / "data"))).expanduser().resolve()
+RMN_DATA_ROOT.mkdir(parents=True, exist_ok=True)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_htmx",
+    "django_rq",
+    "ninja",
+    "rmnconsole",
+    "datasets_app",
+    "training",
+    "federation",
+    "monitoring",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "rmnconsole.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "rmnconsole.urls"
+WSGI_APPLICATION = "rmnconsole.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "rmnconsole.context_processors.console",
+            ],
+        },
+    },
+]
+
+_default_db = f"sqlite:///{RMN_DATA_ROOT / 'console.sqlite3'}"
+DATABASES = {"default": dj_database_url.parse(envstr("DATABASE_URL", _default_db), conn_max_age=0)}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # Workers and the web server write at once: wait for the lock instead of failing.
+    DATABASES["default"]["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE"}
+if os.environ.get("RMN_TEST_DB_NAME"):
+    DATABASES["default"]["TEST"] = {"NAME": os.environ["RMN_TEST_DB_NAME"]}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = envstr("REDIS_URL", "redis://127.0.0.1:6379/0")
+RQ_DEFAULT_TIMEOUT = envint("RQ_DEFAULT_TIMEOUT", 60 * 60 * 24, minimum=60)
+RQ_QUEUES = {
+    name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": RQ_DEFAULT_TIMEOUT} for name in ("training", "inference", "default")
+}
+RQ_SHOW_ADMIN_LINK = True
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS: list = [BASE_DIR / "static"]
+_LOCAL_CHARTJS = BASE_DIR / "var" / "npm" / "node_modules" / "chart.js" / "dist"
+if _LOCAL_CHARTJS.is_dir():
+    # The npm copy of Chart.js, for air-gapped sites and the browser tests: CHARTJS_URL=/static/vendor/chartjs/chart.umd.min.js
+    STATICFILES_DIRS.append(("vendor/chartjs", _LOCAL_CHARTJS))
+STATIC_ROOT = RMN_DATA_ROOT / "staticfiles"
+STATIC_ROOT.mkdir(exist_ok=True)
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# Chart.js 4.6.1 from jsDelivr; sites without internet point CHARTJS_URL at a local copy.
+CHARTJS_URL = envstr("CHARTJS_URL", "https://cdn.jsdelivr.net/npm/chart.js@4.6.1/dist/chart.umd.min.js")
+CHARTJS_INTEGRITY = envstr(
+    "CHARTJS_INTEGRITY",
+    "" if os.environ.get("CHARTJS_URL") else "sha384-Emf5ZVIUiarAdhkgtqK+5/Z5qIvM6QoVrS+qAVtfyZVuD5lIHrac0me485+Antp0",
+)
+
+# Uploads: stream to disk; the per-request cap is enforced by the dataset upload handler.
+RMN_MAX_UPLOAD_MB = envint("RMN_MAX_UPLOAD_MB", 100, minimum=1)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+FILE_UPLOAD_TEMP_DIR = None
+
+RMN_QUALITY_GATE = envint("RMN_QUALITY_GATE", 85, minimum=0, maximum=100)
+RMN_HEARTBEAT_STALE_SECONDS = envint("RMN_HEARTBEAT_STALE_SECONDS", 90, minimum=5)
+RMN_MODEL_CACHE_SIZE = envint("RMN_MODEL_CACHE_SIZE", 2, minimum=1)
+RMN_SAMPLE_INTERVAL_SECONDS = envfloat("RMN_SAMPLE_INTERVAL_SECONDS", 5.0, minimum=0.5)
+RMN_METRICS_TOKEN = envstr("RMN_METRICS_TOKEN", "")
+RMN_METRICS_ALLOW = envlist("RMN_METRICS_ALLOW", ["127.0.0.1", "::1"])
+RMN_OFFLINE = envbool("HF_HUB_OFFLINE", True)
+if RMN_OFFLINE:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+# Production hardening, on whenever DEBUG is off and not explicitly relaxed for a plain-HTTP first run.
+RMN_HTTPS = envbool("RMN_HTTPS", False)
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+if RMN_HTTPS:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 31536000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
+    "loggers": {"django.server": {"level": "WARNING"}},
+}

@@ -1,0 +1,23 @@
+"""Root URLconf: the console sections, the admin, the RQ dashboard and the API."""
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from rmnconsole import views
+from rmnconsole.api import api
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("django-rq/", include("django_rq.urls")),
+    path("api/", api.urls),
+    path("training/", include("training.urls")),
+    path("federation/", include("federation.urls")),
+    path("datasets/", include("datasets_app.urls")),
+    path("monitoring/", include("monitoring.urls")),
+    # --- root-level app routes ---
+    path("metrics", include("monitoring.metrics_urls")),
+]

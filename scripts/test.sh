@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Set up and run the whole test suite against the real PostgreSQL and Redis on loopback, and real Chromium.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if ! command -v chromium >/dev/null; then
+  as_root apt-get update -qq && as_root apt-get install -y -qq chromium >/dev/null
+fi
+if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+  as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start
+  for _ in $(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+fi
+if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  as_root mkdir -p /var/lib/redis /var/log/redis
+  as_root redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log
+  for _ in $(seq 30); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 1; done
+fi
+
+scripts/setup.sh --test
+if [ ! -f var/npm/node_modules/chart.js/dist/chart.umd.min.js ]; then
+  mkdir -p var/npm && npm install --prefix var/npm --silent --no-audit --no-fund chart.js@4.6.1
+fi
+
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+
+export DATABASE_URL="${TEST_DATABASE_URL:-postgres://root@127.0.0.1:5432/postgres}"
+export REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379/15}"
+export RMN_REQUIRE_POSTGRES=1 PYTHONUNBUFFERED=1
+export RMN_DATA_ROOT="${RMN_DATA_ROOT:-$PWD/var/test-data}"
+.venv/bin/python manage.py check
+.venv/bin/python manage.py makemigrations --check --dry-run >/dev/null || {
+  echo "error: models changed without migrations (run manage.py makemigrations)" >&2; exit 1; }
+exec .venv/bin/pytest "$@"

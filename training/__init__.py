@@ -1,0 +1,1 @@
+"""Training: base-model registry, training jobs, metrics, checkpoints and the adapter registry."""
