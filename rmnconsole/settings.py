@@ -12,11 +12,12 @@ from rmnconsole.env import ConfigError, envbool, envfloat, envint, envlist, envs
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = envbool("DEBUG", False)
+RMN_HTTPS = envbool("RMN_HTTPS", False)
 SECRET_KEY = envstr("SECRET_KEY")
 if not SECRET_KEY:
-    if not DEBUG and os.environ.get("RMN_REQUIRE_SECRET_KEY"):
-        raise ConfigError("SECRET_KEY (or SECRET_KEY_FILE) must be set in production")
-    # First-run default: stable per data root so sessions survive restarts; production sets SECRET_KEY.
+    if RMN_HTTPS:
+        raise ConfigError("SECRET_KEY (or SECRET_KEY_FILE) must be set when RMN_HTTPS is on (production)")
+    # First-run default for a laptop on loopback; production sets SECRET_KEY.
     SECRET_KEY = "insecure-first-run-key-set-SECRET_KEY-in-production"
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
@@ -139,8 +140,7 @@ if RMN_OFFLINE:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-# Production hardening, on whenever DEBUG is off and not explicitly relaxed for a plain-HTTP first run.
-RMN_HTTPS = envbool("RMN_HTTPS", False)
+# Production hardening behind TLS.
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "DENY"
