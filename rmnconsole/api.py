@@ -37,13 +37,19 @@ def _validation_error(request, exc: ValidationError):
     first = errors[0] if errors else {"loc": [], "msg": "invalid input"}
     where = ".".join(p for p in first["loc"] if p not in ("body", "payload", "query", "path"))
     return api.create_response(
-        request, {"detail": f"Invalid input: {where + ': ' if where else ''}{first['msg']}", "errors": errors}, status=422
+        request,
+        {"detail": f"Invalid input: {where + ': ' if where else ''}{first['msg']}", "errors": errors},
+        status=422,
     )
 
 
 @api.exception_handler(AuthenticationError)
 def _auth_error(request, exc):
-    return api.create_response(request, {"detail": "Authentication required: send 'Authorization: Bearer <token>' or log in."}, status=401)
+    return api.create_response(
+        request,
+        {"detail": "Authentication required: send 'Authorization: Bearer <token>' or log in."},
+        status=401,
+    )
 
 
 class MeOut(Schema):
@@ -58,4 +64,9 @@ def me(request):
 
 
 # --- app routers ---
+api.add_router("/datasets", "datasets_app.dataset_api.router")
+api.add_router("/training", "training.api.router")
+api.add_router("/adapters", "training.api.adapters_router")
+api.add_router("", "datasets_app.mapping_api.router")
 api.add_router("/monitoring", "monitoring.api.router")
+api.add_router("", "federation.api.router")

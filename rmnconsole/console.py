@@ -1,20 +1,45 @@
 """The Python facade: the user guide's functions under its names, over the same services as the UI and API.
 
-    from rmnconsole.console import submit_training_job, get_job_status, compose_federation, validate_dataset
+from rmnconsole.console import submit_training_job, get_job_status, compose_federation, validate_dataset
 """
 
 import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rmnconsole.settings")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
 # --- datasets ---
+from datasets_app.dataset_facade import export_dataset, list_datasets, register_dataset, validate_dataset  # noqa: E402, F401
+
 # --- mappings ---
-# --- training ---
+from datasets_app.mapping_facade import (  # noqa: E402, F401
+    activate_mapping,
+    browse_source,
+    build_training_dataset,
+    create_mapping,
+    export_source,
+    list_mappings,
+    preview_mapping,
+    seed_demo,
+    update_mapping,
+    validate_mapping,
+)
+
 # --- federation ---
+from federation.facade import compose_federation, test_federation  # noqa: E402, F401
+
 # --- monitoring ---
+from monitoring.facade import acknowledge_alert, get_system_samples, get_system_summary, list_alerts  # noqa: E402, F401
+
+# --- training ---
+from training.facade import (  # noqa: E402, F401
+    cancel_training_job,
+    get_job_status,
+    resume_training_job,
+    submit_training_job,
+)
 
 __all__: list[str] = []

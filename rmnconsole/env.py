@@ -48,7 +48,9 @@ def envint(name: str, default: int, *, minimum: int | None = None, maximum: int 
     return value
 
 
-def envfloat(name: str, default: float, *, minimum: float | None = None, maximum: float | None = None) -> float:
+def envfloat(
+    name: str, default: float, *, minimum: float | None = None, maximum: float | None = None
+) -> float:
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default

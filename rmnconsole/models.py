@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-TOKEN_PREFIX = "rmn_"
+TOKEN_PREFIX = "rmn_"  # noqa: S105 - a public prefix, not a secret
 
 
 def digest_token(raw: str) -> str:

@@ -45,7 +45,9 @@ def resolve_inside(user_path: str | Path, folder: Path | None = None) -> Path:
         candidate = data_root() / candidate
     resolved = candidate.resolve()
     if resolved != base and base not in resolved.parents:
-        raise PathOutsideDataRoot(f"{raw!r} is outside {base} — only files under the data root's {base.name}/ folder can be used")
+        raise PathOutsideDataRoot(
+            f"{raw!r} is outside {base} — only files under the data root's {base.name}/ folder can be used"
+        )
     return resolved
 
 

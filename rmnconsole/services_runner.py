@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -33,10 +34,9 @@ class EmbeddedRedis:
         self.url = f"unix://{self._server.socket_file}?db=0"
 
     def stop(self) -> None:
-        try:
+        # shutdown closes the connection it is sent on, which redis-py reports as an error
+        with contextlib.suppress(redis.RedisError):
             self._server.shutdown(nosave=True)
-        except redis.RedisError:
-            pass  # already gone: shutdown closes the connection it is sent on
 
 
 @dataclass

@@ -18,7 +18,7 @@ if not SECRET_KEY:
     if RMN_HTTPS:
         raise ConfigError("SECRET_KEY (or SECRET_KEY_FILE) must be set when RMN_HTTPS is on (production)")
     # First-run default for a laptop on loopback; production sets SECRET_KEY.
-    SECRET_KEY = "insecure-first-run-key-set-SECRET_KEY-in-production"
+    SECRET_KEY = "insecure-first-run-key-set-SECRET_KEY-in-production"  # noqa: S105
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
 
@@ -87,7 +87,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = envstr("REDIS_URL", "redis://127.0.0.1:6379/0")
 RQ_DEFAULT_TIMEOUT = envint("RQ_DEFAULT_TIMEOUT", 60 * 60 * 24, minimum=60)
 RQ_QUEUES = {
-    name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": RQ_DEFAULT_TIMEOUT} for name in ("training", "inference", "default")
+    name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": RQ_DEFAULT_TIMEOUT}
+    for name in ("training", "inference", "default")
 }
 RQ_SHOW_ADMIN_LINK = True
 
@@ -120,7 +121,9 @@ WHITENOISE_AUTOREFRESH = DEBUG
 CHARTJS_URL = envstr("CHARTJS_URL", "https://cdn.jsdelivr.net/npm/chart.js@4.6.1/dist/chart.umd.min.js")
 CHARTJS_INTEGRITY = envstr(
     "CHARTJS_INTEGRITY",
-    "" if os.environ.get("CHARTJS_URL") else "sha384-Emf5ZVIUiarAdhkgtqK+5/Z5qIvM6QoVrS+qAVtfyZVuD5lIHrac0me485+Antp0",
+    ""
+    if os.environ.get("CHARTJS_URL")
+    else "sha384-Emf5ZVIUiarAdhkgtqK+5/Z5qIvM6QoVrS+qAVtfyZVuD5lIHrac0me485+Antp0",
 )
 
 # Uploads: stream to disk; the per-request cap is enforced by the dataset upload handler.

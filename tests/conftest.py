@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -19,7 +20,9 @@ def pytest_configure(config):
 
     engine = settings.DATABASES["default"]["ENGINE"]
     if os.environ.get("RMN_REQUIRE_POSTGRES") and "postgresql" not in engine:
-        raise pytest.UsageError(f"RMN_REQUIRE_POSTGRES is set but DATABASE_URL selects {engine}: refusing to fall back")
+        raise pytest.UsageError(
+            f"RMN_REQUIRE_POSTGRES is set but DATABASE_URL selects {engine}: refusing to fall back"
+        )
 
 
 @pytest.fixture(autouse=True)
@@ -40,10 +43,8 @@ def _clean_redis(settings):
     if client.connection_pool.connection_kwargs.get("db", 0) == 0:
         yield
         return
-    try:
+    with contextlib.suppress(redis.ConnectionError):  # tests that need Redis fail on their own, clearly
         client.flushdb()
-    except redis.ConnectionError:
-        pass  # tests that need Redis fail on their own with a clear error
     yield
 
 
@@ -54,7 +55,9 @@ def user(django_user_model):
 
 @pytest.fixture
 def staff_user(django_user_model):
-    return django_user_model.objects.create_user("lead", "lead@example.com", "lead-pass-123", is_staff=True, is_superuser=True)
+    return django_user_model.objects.create_user(
+        "lead", "lead@example.com", "lead-pass-123", is_staff=True, is_superuser=True
+    )
 
 
 @pytest.fixture
@@ -96,7 +99,9 @@ def tiny_base_models(tiny_models):
     from training.base_models import register_local_model
 
     return {
-        name: register_local_model(name, "llama" if "llama" in name else "mistral", str(path), 143_000, dtype="float32", is_tiny=True)
+        name: register_local_model(
+            name, "llama" if "llama" in name else "mistral", str(path), 143_000, dtype="float32", is_tiny=True
+        )
         for name, path in tiny_models.items()
     }
 
@@ -138,7 +143,9 @@ class WorkerFactory:
             args += ["--name", name]
         return args
 
-    def run_burst(self, *queues: str, simple: bool = False, timeout: float = 600) -> subprocess.CompletedProcess:
+    def run_burst(
+        self, *queues: str, simple: bool = False, timeout: float = 600
+    ) -> subprocess.CompletedProcess:
         """Run a real worker until the queues are empty; returns its output."""
         return subprocess.run(
             self._args(queues, True, simple, None),
@@ -153,7 +160,11 @@ class WorkerFactory:
         """Start a long-running real worker; it is stopped at the end of the test."""
         log = open(self.tmp_path / f"worker-{len(self.procs)}.log", "w")  # noqa: SIM115 - closed with the process
         proc = subprocess.Popen(
-            self._args(queues, False, simple, name), env=worker_env(self.settings), cwd=REPO, stdout=log, stderr=subprocess.STDOUT
+            self._args(queues, False, simple, name),
+            env=worker_env(self.settings),
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         proc.log_path = log.name
         self.procs.append(proc)

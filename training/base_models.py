@@ -12,8 +12,18 @@ from training.models import BaseModel
 
 # The two production bases of the user guide; usable where their weights are in a local path or the HF cache.
 KNOWN_MODELS = [
-    {"name": "meta-llama/Llama-3.1-8B-Instruct", "family": "llama", "parameter_count": 8_030_261_248, "dtype": "bfloat16"},
-    {"name": "mistralai/Mistral-7B-Instruct-v0.3", "family": "mistral", "parameter_count": 7_248_023_552, "dtype": "bfloat16"},
+    {
+        "name": "meta-llama/Llama-3.1-8B-Instruct",
+        "family": "llama",
+        "parameter_count": 8_030_261_248,
+        "dtype": "bfloat16",
+    },
+    {
+        "name": "mistralai/Mistral-7B-Instruct-v0.3",
+        "family": "mistral",
+        "parameter_count": 7_248_023_552,
+        "dtype": "bfloat16",
+    },
 ]
 
 
@@ -43,17 +53,31 @@ def build_and_register_tiny_models(*, steps: int = 300, force: bool = False) -> 
     infos = []
     for name in TINY_MODELS:
         info = build_tiny_model(name, data_dir(MODELS) / name, steps=steps, force=force)
-        register_local_model(name, info.family, f"{MODELS}/{name}", info.parameter_count, dtype="float32", is_tiny=True)
+        register_local_model(
+            name, info.family, f"{MODELS}/{name}", info.parameter_count, dtype="float32", is_tiny=True
+        )
         infos.append(info)
     return infos
 
 
 @transaction.atomic
 def register_local_model(
-    name: str, family: str, source: str, parameter_count: int, *, dtype: str = "bfloat16", is_tiny: bool = False
+    name: str,
+    family: str,
+    source: str,
+    parameter_count: int,
+    *,
+    dtype: str = "bfloat16",
+    is_tiny: bool = False,
 ) -> BaseModel:
     model, _ = BaseModel.objects.update_or_create(
         name=name,
-        defaults={"family": family, "source": source, "parameter_count": parameter_count, "dtype": dtype, "is_tiny": is_tiny},
+        defaults={
+            "family": family,
+            "source": source,
+            "parameter_count": parameter_count,
+            "dtype": dtype,
+            "is_tiny": is_tiny,
+        },
     )
     return refresh_availability(model)

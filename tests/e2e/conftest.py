@@ -52,7 +52,9 @@ def local_chartjs(settings, live_server):
 
 @pytest.fixture
 def e2e_user(django_user_model):
-    return django_user_model.objects.create_user("e2e", "e2e@example.com", PASSWORD, is_staff=True, is_superuser=True)
+    return django_user_model.objects.create_user(
+        "e2e", "e2e@example.com", PASSWORD, is_staff=True, is_superuser=True
+    )
 
 
 @pytest.fixture

@@ -4,8 +4,13 @@ import pytest
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SECTIONS = {"Overview": "/", "Training": "/training/", "Federation": "/federation/",
-            "Datasets & Mappings": "/datasets/", "Monitoring": "/monitoring/"}
+SECTIONS = {
+    "Overview": "/",
+    "Training": "/training/",
+    "Federation": "/federation/",
+    "Datasets & Mappings": "/datasets/",
+    "Monitoring": "/monitoring/",
+}
 
 
 def test_login_and_visit_every_section(logged_in_page, live_server, screenshot):

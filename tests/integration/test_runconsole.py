@@ -47,15 +47,23 @@ def test_runconsole_starts_everything_and_stops_cleanly(tmp_path):
     with open(log, "w") as out:
         proc = subprocess.Popen(
             [sys.executable, "manage.py", "runconsole", "--no-seed", "--addr", f"127.0.0.1:{port}"],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
-        url = _wait_for(lambda: re.search(r"started an embedded one at (\S+)", log.read_text()), 60, "embedded redis")
+        url = _wait_for(
+            lambda: re.search(r"started an embedded one at (\S+)", log.read_text()), 60, "embedded redis"
+        )
         client = redis.Redis.from_url(url.group(1))
 
         def _answers():
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/", timeout=2) as response:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/accounts/login/", timeout=2
+                ) as response:
                     return response.status == 200
             except OSError:
                 return False

@@ -4,7 +4,12 @@ import json
 
 import pytest
 
-from training.engine.base_models import BaseModelUnavailable, check_availability, load_causal_lm, load_tokenizer
+from training.engine.base_models import (
+    BaseModelUnavailable,
+    check_availability,
+    load_causal_lm,
+    load_tokenizer,
+)
 
 
 def test_tiny_models_load_through_the_real_loader(tiny_models):
@@ -64,7 +69,12 @@ def test_build_tiny_models_command_registers_both(settings, tiny_models, data_ro
         shutil.copytree(path, data_root / "models" / name)
     call_command("build_tiny_models")
     names = set(BaseModel.objects.values_list("name", flat=True))
-    assert {"tiny-llama", "tiny-mistral", "meta-llama/Llama-3.1-8B-Instruct", "mistralai/Mistral-7B-Instruct-v0.3"} <= names
+    assert {
+        "tiny-llama",
+        "tiny-mistral",
+        "meta-llama/Llama-3.1-8B-Instruct",
+        "mistralai/Mistral-7B-Instruct-v0.3",
+    } <= names
     assert BaseModel.objects.get(name="tiny-llama").is_available
     llama8b = BaseModel.objects.get(name="meta-llama/Llama-3.1-8B-Instruct")
     assert not llama8b.is_available and "not in the Hugging Face cache" in llama8b.availability_note

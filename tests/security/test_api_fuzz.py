@@ -2,9 +2,9 @@
 
 import pytest
 import schemathesis
-from schemathesis.checks import positive_data_acceptance
 from django.core.wsgi import get_wsgi_application
 from hypothesis import HealthCheck, settings
+from schemathesis.checks import positive_data_acceptance
 
 from rmnconsole.api import api
 

@@ -20,7 +20,10 @@ def test_check_deploy_is_clean(tmp_path):
     }
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=REPO, env=env, capture_output=True, text=True,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
@@ -29,6 +32,8 @@ def test_check_deploy_is_clean(tmp_path):
 def test_production_refuses_missing_secret_key(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("SECRET_KEY")}
     env.update(RMN_HTTPS="true", RMN_DATA_ROOT=str(tmp_path))
-    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=REPO, env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=REPO, env=env, capture_output=True, text=True
+    )
     assert result.returncode != 0
     assert "SECRET_KEY (or SECRET_KEY_FILE) must be set" in result.stderr

@@ -37,14 +37,20 @@ def check_availability(source: str, data_root: Path) -> Availability:
         try:
             from huggingface_hub import snapshot_download
 
-            folder = Path(snapshot_download(source, local_files_only=True, allow_patterns=["*.json", "*.safetensors"]))
+            folder = Path(
+                snapshot_download(source, local_files_only=True, allow_patterns=["*.json", "*.safetensors"])
+            )
         except Exception:
             return Availability(
-                False, "", f"not in the Hugging Face cache on this host — download {source} there or register a local path"
+                False,
+                "",
+                f"not in the Hugging Face cache on this host — download {source} there or register a local path",
             )
         if _has_weights(folder):
             return Availability(True, str(folder), "Hugging Face cache")
-        return Availability(False, "", "in the Hugging Face cache without safetensors weights (only safetensors are loaded)")
+        return Availability(
+            False, "", "in the Hugging Face cache without safetensors weights (only safetensors are loaded)"
+        )
     return Availability(False, "", f"{source} is neither a folder under the data root nor a Hugging Face id")
 
 

@@ -7,7 +7,14 @@ import random
 from collections.abc import Iterator
 
 RETAILERS = ["amazon", "walmart", "target", "kroger", "instacart", "alpha", "beta", "costco"]
-PLACEMENTS = ["sponsored_product", "sponsored_brand", "sponsored_display", "onsite_display", "offsite_display", "in_store"]
+PLACEMENTS = [
+    "sponsored_product",
+    "sponsored_brand",
+    "sponsored_display",
+    "onsite_display",
+    "offsite_display",
+    "in_store",
+]
 RAW_PLACEMENTS = ["sp", "sd", "onsite_disp", "SPONSORED_PRODUCTS", "search_ad", "display"]
 CATEGORIES = ["grocery", "beauty", "electronics", "pet", "home", "toys", "apparel"]
 METRICS = ["impressions", "clicks", "cost", "conversions", "attributed_sales", "roas", "ctr", "cpc", "cpm"]

@@ -54,7 +54,9 @@ def build_tokenizer(vocab_size: int = 2048):
 
     texts = [m["content"] for conv in conversations(3000) for m in conv] + list(plain_text(2000))
     bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(texts, vocab_size=vocab_size, min_frequency=2, special_tokens=[PAD, IM_START, IM_END])
+    bpe.train_from_iterator(
+        texts, vocab_size=vocab_size, min_frequency=2, special_tokens=[PAD, IM_START, IM_END]
+    )
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token=IM_END, pad_token=PAD, unk_token=None)
     tokenizer.add_special_tokens({"additional_special_tokens": [IM_START]})
     tokenizer.chat_template = CHAT_TEMPLATE
@@ -112,7 +114,14 @@ def _pretrain(model, tokenizer, steps: int, batch_size: int, seq_len: int, seed:
 
 
 def build_tiny_model(
-    name: str, out_dir: Path, *, steps: int = 300, batch_size: int = 32, seq_len: int = 96, seed: int = 0, force: bool = False
+    name: str,
+    out_dir: Path,
+    *,
+    steps: int = 300,
+    batch_size: int = 32,
+    seq_len: int = 96,
+    seed: int = 0,
+    force: bool = False,
 ) -> TinyModelInfo:
     """Build one tiny model into out_dir (atomically); skip when an identical build is already there."""
     import torch
@@ -120,11 +129,19 @@ def build_tiny_model(
     family = TINY_MODELS[name]
     out_dir = Path(out_dir)
     marker = out_dir / "rmn_tiny.json"
-    recipe = {"builder_version": BUILDER_VERSION, "name": name, "steps": steps, "batch_size": batch_size, "seed": seed}
+    recipe = {
+        "builder_version": BUILDER_VERSION,
+        "name": name,
+        "steps": steps,
+        "batch_size": batch_size,
+        "seed": seed,
+    }
     if marker.exists() and not force:
         meta = json.loads(marker.read_text())
         if meta.get("recipe") == recipe:
-            return TinyModelInfo(name, family, out_dir, meta["parameter_count"], meta["final_loss"], 0.0, built=False)
+            return TinyModelInfo(
+                name, family, out_dir, meta["parameter_count"], meta["final_loss"], 0.0, built=False
+            )
 
     from transformers import AutoModelForCausalLM, GenerationConfig
 
@@ -134,7 +151,10 @@ def build_tiny_model(
     model = AutoModelForCausalLM.from_config(_config(family, tokenizer))
     final_loss = _pretrain(model, tokenizer, steps, batch_size, seq_len, seed)
     model.generation_config = GenerationConfig(
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, do_sample=False, max_new_tokens=64
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        do_sample=False,
+        max_new_tokens=64,
     )
     params = sum(p.numel() for p in model.parameters())
 

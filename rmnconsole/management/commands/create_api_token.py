@@ -21,4 +21,6 @@ class Command(BaseCommand):
             raise CommandError(f"user {username!r} is inactive")
         _, raw = ApiToken.issue(user, name=name)
         self.stdout.write(raw)
-        self.stderr.write("Store this token now: it is shown only once. Use it as 'Authorization: Bearer <token>'.")
+        self.stderr.write(
+            "Store this token now: it is shown only once. Use it as 'Authorization: Bearer <token>'."
+        )

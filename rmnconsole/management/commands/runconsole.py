@@ -19,7 +19,9 @@ class Command(BaseCommand):
     help = "Apply migrations, seed demo data, start Redis (embedded if none answers), workers, monitor and the web server."
 
     def add_arguments(self, parser):
-        parser.add_argument("--addr", default="127.0.0.1:8000", help="Address for the web server (default 127.0.0.1:8000).")
+        parser.add_argument(
+            "--addr", default="127.0.0.1:8000", help="Address for the web server (default 127.0.0.1:8000)."
+        )
         parser.add_argument("--no-seed", action="store_true", help="Skip tiny models and demo data.")
 
     def handle(self, *args, addr: str, no_seed: bool, **options):
@@ -47,10 +49,19 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, _stop)
         signal.signal(signal.SIGTERM, _stop)
         try:
-            supervisor.start("training-worker", ["rqworker", "training", "default", "--name", f"training-{os.getpid()}"])
+            supervisor.start(
+                "training-worker", ["rqworker", "training", "default", "--name", f"training-{os.getpid()}"]
+            )
             supervisor.start(
                 "inference-worker",
-                ["rqworker", "inference", "--worker-class", "rq.worker.SimpleWorker", "--name", f"inference-{os.getpid()}"],
+                [
+                    "rqworker",
+                    "inference",
+                    "--worker-class",
+                    "rq.worker.SimpleWorker",
+                    "--name",
+                    f"inference-{os.getpid()}",
+                ],
             )
             if "monitor_host" in get_commands():
                 supervisor.start("monitor", ["monitor_host"])
@@ -77,4 +88,6 @@ class Command(BaseCommand):
         if not user_model.objects.filter(is_superuser=True).exists():
             password = secrets.token_urlsafe(12)
             user_model.objects.create_superuser("admin", "admin@localhost", password)
-            self.stdout.write(self.style.WARNING(f"created user 'admin' with password {password} — shown once, change it"))
+            self.stdout.write(
+                self.style.WARNING(f"created user 'admin' with password {password} — shown once, change it")
+            )
