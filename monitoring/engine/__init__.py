@@ -1,0 +1,1 @@
+"""Pure monitoring logic: NVML/psutil sampling, capability detection, plateau detection, time ranges (no ORM)."""
