@@ -1,0 +1,9 @@
+"""Datasets & Mappings section: the dataset library and the schema-mapping / data-browser pages."""
+
+from django.urls import include, path
+
+app_name = "datasets_app"
+urlpatterns = [
+    path("", include("datasets_app.dataset_urls")),
+    path("", include("datasets_app.mapping_urls")),
+]
