@@ -12,10 +12,10 @@ import django
 django.setup()
 
 # --- datasets ---
-from datasets_app.dataset_facade import export_dataset, list_datasets, register_dataset, validate_dataset  # noqa: E402, F401
+from datasets_app.dataset_facade import export_dataset, list_datasets, register_dataset, validate_dataset  # noqa: E402
 
 # --- mappings ---
-from datasets_app.mapping_facade import (  # noqa: E402, F401
+from datasets_app.mapping_facade import (  # noqa: E402
     activate_mapping,
     browse_source,
     build_training_dataset,
@@ -29,17 +29,42 @@ from datasets_app.mapping_facade import (  # noqa: E402, F401
 )
 
 # --- federation ---
-from federation.facade import compose_federation, test_federation  # noqa: E402, F401
+from federation.facade import compose_federation, test_federation  # noqa: E402
 
 # --- monitoring ---
-from monitoring.facade import acknowledge_alert, get_system_samples, get_system_summary, list_alerts  # noqa: E402, F401
+from monitoring.facade import acknowledge_alert, get_system_samples, get_system_summary, list_alerts  # noqa: E402
 
 # --- training ---
-from training.facade import (  # noqa: E402, F401
+from training.facade import (  # noqa: E402
     cancel_training_job,
     get_job_status,
     resume_training_job,
     submit_training_job,
 )
 
-__all__: list[str] = []
+__all__ = [
+    "acknowledge_alert",
+    "activate_mapping",
+    "browse_source",
+    "build_training_dataset",
+    "cancel_training_job",
+    "compose_federation",
+    "create_mapping",
+    "export_dataset",
+    "export_source",
+    "get_job_status",
+    "get_system_samples",
+    "get_system_summary",
+    "list_alerts",
+    "list_datasets",
+    "list_mappings",
+    "preview_mapping",
+    "register_dataset",
+    "resume_training_job",
+    "seed_demo",
+    "submit_training_job",
+    "test_federation",
+    "update_mapping",
+    "validate_dataset",
+    "validate_mapping",
+]

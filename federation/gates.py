@@ -1,0 +1,130 @@
+"""Gate trainings of gated federations: start (or retrain: a new version), cancel, sweep silent workers."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from federation.models import Federation, GateTraining, JobStatus, Method
+from rmnconsole import audit, queues
+from rmnconsole.errors import Conflict, ServiceError
+from rmnconsole.paths import (
+    DATASETS,
+    FEDERATIONS,
+    PathOutsideDataRoot,
+    data_dir,
+    data_root,
+    relative_to_root,
+    resolve_inside,
+)
+
+GATE_DEFAULTS = {
+    "gate_steps": 60,
+    "gate_learning_rate": 1e-3,
+    "gate_batch_size": 4,
+    "gate_examples_per_adapter": 200,
+}
+
+
+def gate_file(federation: Federation) -> Path:
+    return data_dir(FEDERATIONS) / str(federation.pk) / f"gate-v{federation.version}.safetensors"
+
+
+def _gate_data_paths(federation: Federation, dataset_path: str) -> list[str]:
+    """The chosen dataset, else every member adapter's training data that still exists."""
+    if dataset_path:
+        try:
+            path = resolve_inside(dataset_path, data_dir(DATASETS))
+        except PathOutsideDataRoot as exc:
+            raise ServiceError(str(exc), field="gate_dataset_path") from None
+        if not path.is_file():
+            raise ServiceError(f"Gate dataset {dataset_path} does not exist.", field="gate_dataset_path")
+        return [relative_to_root(path)]
+    paths = []
+    for member in federation.ordered_members():
+        rel = member.adapter.training_dataset_path
+        if rel and (data_root() / rel).is_file():
+            paths.append(rel)
+    if not paths:
+        raise ServiceError(
+            "No training data for the gate: none of the member adapters has its training dataset on this host. "
+            "Choose a dataset for the gate.",
+            field="gate_dataset_path",
+        )
+    return paths
+
+
+def sweep_stale_gate_trainings() -> int:
+    """A gate training whose worker stopped sending heartbeats (killed, host lost) ends failed, with its reason."""
+    limit = timezone.now() - timedelta(seconds=getattr(settings, "RMN_HEARTBEAT_STALE_SECONDS", 90))
+    stale = list(GateTraining.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=limit))
+    for training in stale:
+        reason = (
+            f"worker stopped responding (no heartbeat since {training.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC)"
+        )
+        if training.transition(
+            JobStatus.RUNNING, JobStatus.FAILED, finished_at=timezone.now(), status_reason=reason
+        ):
+            Federation.objects.filter(pk=training.federation_id, version=training.federation_version).update(
+                status=Federation.Status.FAILED, status_reason=f"Gate training failed: {reason}"
+            )
+    return len(stale)
+
+
+def start_gate_training(federation: Federation, *, user=None, bump_version: bool = True) -> GateTraining:
+    """Queue a gate training; a retrain gives the federation a new version (the cached model is stale)."""
+    sweep_stale_gate_trainings()
+    if federation.method != Method.GATED:
+        raise ServiceError("Only gated federations have a gate to train.")
+    if federation.gate_trainings.filter(status__in=(JobStatus.QUEUED, JobStatus.RUNNING)).exists():
+        raise Conflict("A gate training for this federation is already queued or running.")
+    options = federation.options
+    paths = _gate_data_paths(federation, options.get("gate_dataset_path", ""))
+    if bump_version:
+        federation.version += 1
+        federation.status = Federation.Status.DRAFT
+        federation.status_reason = "gate retraining"
+        federation.save(update_fields=["version", "status", "status_reason", "updated_at"])
+    training = GateTraining.objects.create(
+        federation=federation,
+        federation_version=federation.version,
+        dataset_paths=paths,
+        total_steps=options.get("gate_steps", GATE_DEFAULTS["gate_steps"]),
+        learning_rate=options.get("gate_learning_rate", GATE_DEFAULTS["gate_learning_rate"]),
+        rq_job_id=f"gate-{federation.pk}-{federation.version}-{timezone.now():%Y%m%d%H%M%S%f}",
+        created_by=user if getattr(user, "is_authenticated", False) else None,
+    )
+    audit.record(
+        user,
+        "federation.gate_training.start",
+        federation,
+        f"gate training for {federation.name}",
+        training_id=training.pk,
+    )
+    tid, job_id = training.pk, training.rq_job_id
+    transaction.on_commit(
+        lambda: queues.enqueue(queues.TRAINING, "federation.tasks.train_gate", tid, job_id=job_id)
+    )
+    return training
+
+
+def cancel_gate_training(training: GateTraining, user=None) -> bool:
+    """Stop a queued or running gate training (the running job notices within a second)."""
+    cancelled = training.transition(
+        (JobStatus.QUEUED, JobStatus.RUNNING),
+        JobStatus.CANCELLED,
+        finished_at=timezone.now(),
+        status_reason="cancelled",
+    )
+    if not cancelled:
+        raise Conflict("This gate training has already finished.")
+    Federation.objects.filter(pk=training.federation_id, version=training.federation_version).update(
+        status=Federation.Status.FAILED,
+        status_reason="Gate training was cancelled: retrain the gate to use it.",
+    )
+    audit.record(user, "federation.gate_training.cancel", training.federation, "cancelled a gate training")
+    return True

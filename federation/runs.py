@@ -1,0 +1,111 @@
+"""Test-prompt use cases: submit an inference run to the worker, run one in-process (facade), clear the model cache."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from federation import worker
+from federation.models import Federation, InferenceRun
+from federation.services import check_id, check_text, require_staff
+from rmnconsole import audit, queues
+from rmnconsole.errors import Conflict, NotFound, ServiceError
+
+MAX_PROMPT_CHARS = 8000
+MAX_NEW_TOKENS = 1024
+
+
+def check_generation_params(max_new_tokens, temperature, seed) -> tuple[int, float, int]:
+    if (
+        isinstance(max_new_tokens, bool)
+        or not isinstance(max_new_tokens, int)
+        or not 1 <= max_new_tokens <= MAX_NEW_TOKENS
+    ):
+        raise ServiceError(
+            f"Max new tokens must be a whole number from 1 to {MAX_NEW_TOKENS}.", field="max_new_tokens"
+        )
+    if isinstance(temperature, bool) or not isinstance(temperature, int | float) or not 0 <= temperature <= 2:
+        raise ServiceError("Temperature must be between 0 (greedy) and 2.", field="temperature")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= 2**31 - 1:
+        raise ServiceError("Seed must be a whole number from 0 to 2147483647.", field="seed")
+    return max_new_tokens, float(temperature), seed
+
+
+def check_prompt(prompt) -> str:
+    prompt = (prompt or "").strip() if isinstance(prompt, str) else ""
+    if not prompt:
+        raise ServiceError("Enter a test prompt.", field="prompt")
+    check_text(prompt, "prompt", "The prompt")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise ServiceError(f"The prompt is longer than {MAX_PROMPT_CHARS} characters.", field="prompt")
+    return prompt
+
+
+@transaction.atomic
+def submit_inference(
+    federation: Federation,
+    prompt: str,
+    *,
+    max_new_tokens: int = 64,
+    temperature: float = 0.0,
+    seed: int = 0,
+    user=None,
+    enqueue: bool = True,
+) -> InferenceRun:
+    """Save an InferenceRun and put it on the inference queue once the transaction commits."""
+    prompt = check_prompt(prompt)
+    max_new_tokens, temperature, seed = check_generation_params(max_new_tokens, temperature, seed)
+    federation = Federation.objects.select_for_update().get(pk=federation.pk)
+    if not federation.is_ready:
+        detail = f" ({federation.status_reason})" if federation.status_reason else ""
+        raise Conflict(f"Federation {federation.name} is {federation.status}, not ready{detail}.")
+    run = InferenceRun.objects.create(
+        federation=federation,
+        federation_version=federation.version,
+        prompt=prompt,
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        seed=seed,
+        created_by=user if getattr(user, "is_authenticated", False) else None,
+    )
+    run.rq_job_id = f"inference-{run.pk}"
+    run.save(update_fields=["rq_job_id"])
+    if enqueue:
+        run_id, job_id = run.pk, run.rq_job_id
+        transaction.on_commit(
+            lambda: queues.enqueue(queues.INFERENCE, "federation.tasks.run_inference", run_id, job_id=job_id)
+        )
+    return run
+
+
+def run_inline(run: InferenceRun) -> InferenceRun:
+    """Execute a saved run in this process (the Python facade: this process is its own worker and cache)."""
+    from federation.tasks import run_inference
+
+    run_inference(run.pk)
+    run.refresh_from_db()
+    return run
+
+
+def get_run(run_id: int) -> InferenceRun:
+    check_id(run_id, "Inference run")
+    run = InferenceRun.objects.select_related("federation").filter(pk=run_id).first()
+    if run is None:
+        raise NotFound(f"Inference run {run_id} does not exist.")
+    return run
+
+
+def request_cache_clear(user) -> int:
+    """Admins only: every inference worker drops its cached models (before its next job, and right now via a task)."""
+    require_staff(user, "clear the model cache")
+    epoch = worker.request_clear()
+    queues.enqueue(queues.INFERENCE, "federation.tasks.clear_model_cache", job_id=f"clear-cache-{epoch}")
+    audit.record(
+        user,
+        "federation.cache_clear",
+        "model-cache",
+        "cleared the inference model cache",
+        epoch=epoch,
+        at=timezone.now().isoformat(),
+    )
+    return epoch

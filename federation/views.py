@@ -1,0 +1,287 @@
+"""Federation pages: create + list, the composition stack with its test panel and metrics, A/B tests (HTMX)."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.http import FileResponse, Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from federation import abtests, config_io, gates, metrics, runs, services, worker
+from federation.forms import ABTestForm, FederationForm, ImportForm, InferenceForm
+from federation.models import ABTest, Federation
+from rmnconsole.errors import NotFound, ServiceError
+
+STOP_POLLING = 286
+
+
+def _add_error(form, exc: ServiceError) -> None:
+    field = exc.field if exc.field in form.fields else None
+    form.add_error(field, exc.message)
+
+
+def _federation(federation_id: int) -> Federation:
+    try:
+        return services.get_federation(federation_id)
+    except NotFound as exc:
+        raise Http404(exc.message) from None
+
+
+def _cache_states() -> list[dict]:
+    try:
+        return worker.cache_states()
+    except Exception:
+        return []
+
+
+def index(request):
+    form = FederationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            federation = services.create_federation(
+                name=form.cleaned_data["name"],
+                base_model=form.cleaned_data["base_model"],
+                members=form.members(),
+                method=form.cleaned_data["method"],
+                options=form.options(),
+                user=request.user,
+            )
+        except ServiceError as exc:
+            _add_error(form, exc)
+        else:
+            messages.success(request, f"Federation {federation.name} created.")
+            return redirect("federation:detail", federation_id=federation.pk)
+    context = {
+        "form": form,
+        "import_form": ImportForm(),
+        "federations": Federation.objects.select_related("base_model").prefetch_related("members__adapter"),
+        "cache_states": _cache_states() if request.user.is_staff else [],
+    }
+    return render(request, "federation/index.html", context, status=400 if form.errors else 200)
+
+
+def _stack(federation: Federation) -> list[dict]:
+    return [
+        {
+            "role": m.get_role_display(),
+            "label": m.adapter.label,
+            "size": metrics.compact_bytes(metrics.adapter_size_bytes(m.adapter)),
+            "rank": m.adapter.rank,
+            "weight": m.weight,
+            "template": m.prompt_template,
+        }
+        for m in federation.ordered_members()
+    ]
+
+
+def _metrics_context(federation: Federation) -> dict:
+    numbers = metrics.federation_metrics(federation)
+    return {
+        "federation": federation,
+        "numbers": numbers,
+        "base_size": metrics.human_bytes(numbers["base_bytes"]),
+        "base_size_compact": metrics.compact_bytes(numbers["base_bytes"]),
+        "adapter_size": metrics.human_bytes(numbers["adapter_bytes"]),
+        "total_size": metrics.human_bytes(numbers["total_bytes"]),
+        "runs": federation.runs.all()[:50],
+    }
+
+
+def detail(request, federation_id: int):
+    federation = _federation(federation_id)
+    context = {
+        **_metrics_context(federation),
+        "stack": _stack(federation),
+        "approximate": services.is_approximate(federation),
+        "gate_training": federation.gate_trainings.order_by("-pk").first(),
+        "infer_form": InferenceForm(),
+    }
+    return render(request, "federation/detail.html", context)
+
+
+@require_GET
+def metrics_panel(request, federation_id: int):
+    return render(request, "federation/metrics_panel.html", _metrics_context(_federation(federation_id)))
+
+
+@require_GET
+def gate_progress(request, federation_id: int):
+    gates.sweep_stale_gate_trainings()
+    federation = _federation(federation_id)
+    training = federation.gate_trainings.order_by("-pk").first()
+    response = render(
+        request, "federation/gate_progress.html", {"federation": federation, "gate_training": training}
+    )
+    if request.htmx and (training is None or not training.is_active):
+        response.status_code = STOP_POLLING
+        # The page was drawn while training ran: reload it so the test panel and stack show the new state.
+        response["HX-Refresh"] = "true"
+    return response
+
+
+@require_POST
+def infer(request, federation_id: int):
+    federation = _federation(federation_id)
+    form = InferenceForm(request.POST)
+    if not form.is_valid():
+        return render(
+            request, "federation/run_form_errors.html", {"form": form}, status=200 if request.htmx else 400
+        )
+    try:
+        run = runs.submit_inference(federation, user=request.user, **form.cleaned_data)
+    except ServiceError as exc:
+        # htmx swaps only 2xx responses: the error partial must arrive as 200 to be shown.
+        return render(
+            request,
+            "federation/run_form_errors.html",
+            {"error": exc.message},
+            status=200 if request.htmx else exc.status,
+        )
+    if not request.htmx:
+        return redirect("federation:detail", federation_id=federation.pk)
+    return render(request, "federation/run_result.html", {"run": run})
+
+
+@require_GET
+def run_result(request, run_id: int):
+    try:
+        run = runs.get_run(run_id)
+    except NotFound as exc:
+        raise Http404(exc.message) from None
+    response = render(request, "federation/run_result.html", {"run": run})
+    if run.is_finished and request.htmx:
+        response.status_code = STOP_POLLING
+        response["HX-Trigger"] = "run-finished"  # the metrics panel reloads itself
+    return response
+
+
+@require_POST
+def retrain_gate(request, federation_id: int):
+    try:
+        gates.start_gate_training(_federation(federation_id), user=request.user)
+        messages.success(request, "Gate training queued; the federation gets a new version when it finishes.")
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    return redirect("federation:detail", federation_id=federation_id)
+
+
+@require_POST
+def cancel_gate(request, federation_id: int):
+    training = _federation(federation_id).gate_trainings.order_by("-pk").first()
+    try:
+        if training is None:
+            raise ServiceError("There is no gate training to cancel.")
+        gates.cancel_gate_training(training, request.user)
+        messages.success(request, "Gate training cancelled.")
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    return redirect("federation:detail", federation_id=federation_id)
+
+
+@require_POST
+def delete(request, federation_id: int):
+    federation = _federation(federation_id)
+    try:
+        services.delete_federation(federation, request.user)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        return redirect("federation:detail", federation_id=federation_id)
+    messages.success(request, f"Federation {federation.name} deleted.")
+    return redirect("federation:index")
+
+
+@require_GET
+def export_json(request, federation_id: int):
+    federation = _federation(federation_id)
+    response = JsonResponse(config_io.export_config(federation), json_dumps_params={"indent": 2})
+    response["Content-Disposition"] = (
+        f'attachment; filename="federation-{federation.pk}-v{federation.version}.json"'
+    )
+    return response
+
+
+@require_POST
+def export_adapter(request, federation_id: int):
+    federation = _federation(federation_id)
+    try:
+        archive = config_io.export_composed_adapter(federation, request.user)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        return redirect("federation:detail", federation_id=federation_id)
+    return FileResponse(archive.open("rb"), as_attachment=True, filename=archive.name)
+
+
+@require_POST
+def import_config(request):
+    form = ImportForm(request.POST, request.FILES)
+    if not form.is_valid():
+        messages.error(request, "Choose a config file or paste its JSON.")
+        return redirect("federation:index")
+    upload = form.cleaned_data.get("config_file")
+    raw = upload.read(2 * 1024 * 1024 + 1) if upload else form.cleaned_data.get("config_text", "").encode()
+    try:
+        if len(raw) > 2 * 1024 * 1024:
+            raise ServiceError("The config is larger than 2 MB; a federation config is a few KB.")
+        try:
+            data = json.loads(raw or b"null")
+        except ValueError as exc:
+            raise ServiceError(f"The config is not valid JSON: {exc}") from None
+        federation = config_io.import_config(
+            data, user=request.user, name=form.cleaned_data.get("name") or None
+        )
+    except ServiceError as exc:
+        messages.error(request, f"Import failed: {exc.message}")
+        return redirect("federation:index")
+    messages.success(request, f"Federation {federation.name} imported.")
+    return redirect("federation:detail", federation_id=federation.pk)
+
+
+@require_POST
+def clear_cache(request):
+    try:
+        epoch = runs.request_cache_clear(request.user)
+        messages.success(request, f"Model cache clear sent to the inference workers (request {epoch}).")
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    return redirect("federation:index")
+
+
+def abtest_list(request):
+    form = ABTestForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            test = abtests.create_abtest(
+                federation_a=data["federation_a"],
+                federation_b=data["federation_b"],
+                name=data.get("name") or "",
+                prompts_text=data.get("prompts_text") or "",
+                dataset_path=data.get("dataset_path") or "",
+                limit=data["limit"],
+                max_new_tokens=data["max_new_tokens"],
+                temperature=data["temperature"],
+                seed=data["seed"],
+                user=request.user,
+            )
+        except ServiceError as exc:
+            _add_error(form, exc)
+        else:
+            return redirect("federation:abtest", abtest_id=test.pk)
+    tests = ABTest.objects.select_related("federation_a", "federation_b")[:100]
+    return render(
+        request, "federation/abtests.html", {"form": form, "tests": tests}, status=400 if form.errors else 200
+    )
+
+
+def abtest_detail(request, abtest_id: int):
+    try:
+        test = abtests.get_abtest(abtest_id)
+    except NotFound as exc:
+        raise Http404(exc.message) from None
+    template = "federation/abtest_body.html" if request.htmx else "federation/abtest_detail.html"
+    response = render(request, template, {"test": test})
+    if request.htmx and test.is_finished:
+        response.status_code = STOP_POLLING
+    return response
