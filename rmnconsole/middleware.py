@@ -1,7 +1,8 @@
-"""Login for every page; /api and /metrics answer 401 themselves instead of redirecting."""
+"""Request guards: login for every page (/api and /metrics answer 401 themselves), no NUL bytes."""
 
 from django.conf import settings
 from django.contrib.auth.middleware import LoginRequiredMiddleware as _DjangoLoginRequired
+from django.http import HttpResponseBadRequest, JsonResponse
 
 EXEMPT_PREFIXES = ("/api/", "/metrics")
 
@@ -13,3 +14,31 @@ class LoginRequiredMiddleware(_DjangoLoginRequired):
         ):
             return None
         return super().process_view(request, view_func, view_args, view_kwargs)
+
+
+class RejectNulBytesMiddleware:
+    """Refuse NUL bytes anywhere in a request's text (PostgreSQL cannot store them; no user means them).
+
+    Multipart bodies are left to their views, which install their own upload handlers before reading them.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if self._has_nul(request):
+            message = "Request contains a NUL byte (\\u0000), which is not allowed in any field."
+            if request.path.startswith("/api/"):
+                return JsonResponse({"detail": message}, status=400)
+            return HttpResponseBadRequest(message)
+        return self.get_response(request)
+
+    @staticmethod
+    def _has_nul(request) -> bool:
+        if "\x00" in request.path or "%00" in request.META.get("QUERY_STRING", "").lower():
+            return True
+        content_type = request.META.get("CONTENT_TYPE", "")
+        if content_type.startswith(("application/json", "application/x-www-form-urlencoded")):
+            body = request.body
+            return b"\x00" in body or b"\\u0000" in body or b"%00" in body
+        return False

@@ -95,3 +95,13 @@ def test_openapi_docs_for_logged_in_users(client_logged_in):
     assert client_logged_in.get("/api/docs").status_code == 200
     schema = client_logged_in.get("/api/openapi.json").json()
     assert schema["info"]["title"] == "RMN LoRA Admin Console API"
+
+
+def test_nul_bytes_are_refused_everywhere(client_logged_in, api_headers):
+    assert client_logged_in.get("/training/?q=a%00b").status_code == 400
+    response = client_logged_in.get("/api/me?x=%00", **api_headers)
+    assert response.status_code == 400 and "NUL" in response.json()["detail"]
+    response = client_logged_in.post(
+        "/api/me", data='{"name": "a\\u0000"}', content_type="application/json", **api_headers
+    )
+    assert response.status_code == 400

@@ -18,6 +18,7 @@ def test_check_deploy_is_clean(tmp_path):
         "ALLOWED_HOSTS": "console.example.com",
         "RMN_DATA_ROOT": str(tmp_path),
     }
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # set by the browser tests' conftest, never in deployment
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=REPO,
