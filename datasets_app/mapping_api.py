@@ -191,7 +191,10 @@ def _rules(rules: list[Rule] | None) -> list[dict] | None:
 
 @router.get("/mappings", response={200: list[MappingOut], **ERRORS}, tags=["mappings"])
 def list_mappings(
-    request, retailer: str | None = None, status: str | None = None, source_id: int | None = None
+    request,
+    retailer: str | None = None,
+    status: Literal["draft", "active", "deprecated"] | None = None,
+    source_id: int | None = None,
 ):
     """Every mapping version, newest first within each retailer."""
     qs = SchemaMapping.objects.select_related("source")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +94,7 @@ def export_source(source: int | str, dest: str | Path, *, format: str = "parquet
     tmp = sources.export_source(
         src, sources.parse_query(params), format, mapping=_mapping(mapping_id) if mapping_id else None
     )
-    return Path(tmp.replace(dest))
+    return Path(shutil.move(tmp, dest))  # move, not rename: dest may be on another file system
 
 
 def build_training_dataset(

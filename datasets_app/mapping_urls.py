@@ -12,6 +12,9 @@ urlpatterns = [
     path("mappings/<int:mapping_id>/draft/", mv.mapping_new_draft, name="mapping_new_draft"),
     path("mappings/<int:mapping_id>/activate/", mv.mapping_activate, name="mapping_activate"),
     path("mappings/<int:mapping_id>/validate/", mv.mapping_validate, name="mapping_validate"),
+    path(
+        "mappings/<int:mapping_id>/validation/", mv.mapping_validation_panel, name="mapping_validation_panel"
+    ),
     path("mappings/<int:mapping_id>/delete/", mv.mapping_delete, name="mapping_delete"),
     path("mappings/<int:mapping_id>/build-dataset/", mv.mapping_build, name="mapping_build"),
     path("mappings/<int:mapping_id>/diff/", mv.mapping_diff, name="mapping_diff"),

@@ -105,6 +105,17 @@ def mapping_validate(request, mapping_id: int):
     return redirect("datasets_app:mapping_detail", mapping_id=mapping.pk)
 
 
+@require_GET
+def mapping_validation_panel(request, mapping_id: int):
+    """The last validation report (empty once the rules changed, with the button to run it again)."""
+    mapping = _mapping(mapping_id)
+    return render(
+        request,
+        "datasets_app/mapping_validation.html",
+        {"report": mapping.validation or None, "mapping": mapping},
+    )
+
+
 @require_POST
 def mapping_delete(request, mapping_id: int):
     mapping = _mapping(mapping_id)

@@ -240,3 +240,15 @@ def test_rmis_page(client_logged_in):
     page = client_logged_in.get(url("rmis_schema")).content.decode()
     assert "rmis.ad_event" in page and 'data-field="placement_type"' in page and "sponsored_display" in page
     assert "new_to_brand_sales" in page  # v2
+
+
+def test_editor_validation_panel_goes_stale_after_a_change(client_logged_in, demo):
+    draft = demo["beta2"]
+    page = client_logged_in.get(url("mapping_edit", mapping_id=draft.pk)).content.decode()
+    assert 'hx-trigger="mapping-changed from:body"' in page and "✅ valid" in page
+    index = next(i for i, r in enumerate(draft.rules) if r["target"] == "attributed_units")
+    client_logged_in.post(url("mapping_rule_delete", mapping_id=draft.pk, index=index), **HX)
+    panel = client_logged_in.get(url("mapping_validation_panel", mapping_id=draft.pk), **HX).content.decode()
+    assert "Not validated yet" in panel and 'data-action="validate"' in panel
+    fresh = client_logged_in.post(url("mapping_validate", mapping_id=draft.pk), **HX).content.decode()
+    assert "✅ valid" in fresh and f"{400} source rows checked" in fresh
