@@ -5,8 +5,9 @@ cd "$(dirname "$0")/.."
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-if ! command -v chromium >/dev/null; then
-  as_root apt-get update -qq && as_root apt-get install -y -qq chromium >/dev/null
+if ! command -v chromium >/dev/null || [ ! -d /usr/share/fonts/truetype/noto ]; then
+  # fonts-noto-color-emoji: the status badges and nav icons are emoji; screenshots should show them
+  as_root apt-get update -qq && as_root apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null
 fi
 if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
   as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start
