@@ -49,9 +49,7 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, _stop)
         signal.signal(signal.SIGTERM, _stop)
         try:
-            supervisor.start(
-                "training-worker", ["rqworker", "training", "default", "--name", f"training-{os.getpid()}"]
-            )
+            supervisor.start("training-worker", ["training_worker", "--name", f"training-{os.getpid()}"])
             supervisor.start(
                 "inference-worker",
                 [
