@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_POST
 
 from datasets_app import mapping_services as svc
@@ -303,7 +304,8 @@ def mapping_enum_values(request, mapping_id: int):
     try:
         values = [v for v, _n in sources.source_distinct(mapping.source, column, 30) if v not in known]
     except ServiceError as exc:
-        return HttpResponse(f'<tr><td colspan="3" class="field-error">{exc.message}</td></tr>')
+        # The message quotes the column name the user sent: escaped like everything else on a page.
+        return HttpResponse(format_html('<tr><td colspan="3" class="field-error">{}</td></tr>', exc.message))
     return render(request, "datasets_app/mapping_enum_rows.html", {"values": values, "field": field})
 
 

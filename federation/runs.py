@@ -70,6 +70,7 @@ def submit_inference(
     )
     run.rq_job_id = f"inference-{run.pk}"
     run.save(update_fields=["rq_job_id"])
+    audit.record(user, "federation.infer", run, f"test prompt on {federation.name} v{federation.version}")
     if enqueue:
         run_id, job_id = run.pk, run.rq_job_id
         transaction.on_commit(

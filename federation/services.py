@@ -141,9 +141,13 @@ def _check_member(base: BaseModel, item: MemberInput, position: int) -> Federati
             f"but this federation's base model is {base.name}: pick an adapter trained on {base.name}.",
             field="members",
         )
-    if not (adapter.abs_path() / "adapter_config.json").is_file():
+    if not all(
+        (adapter.abs_path() / f).is_file() for f in ("adapter_config.json", "adapter_model.safetensors")
+    ):
         raise ServiceError(
-            f"Adapter {adapter.label}'s files are missing from {adapter.path}.", field="members"
+            f"Adapter {adapter.label}'s files (adapter_config.json + adapter_model.safetensors) are missing "
+            f"from {adapter.path}.",
+            field="members",
         )
     try:
         weight = float(item.weight)

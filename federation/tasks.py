@@ -13,6 +13,7 @@ from federation import gates, services, worker
 from federation.engine.types import GenerationParams
 from federation.models import ABTest, Federation, GateTraining, InferenceRun, JobStatus
 from rmnconsole.errors import ServiceError
+from rmnconsole.heartbeat import Heartbeat
 from rmnconsole.paths import data_root, relative_to_root
 
 logger = logging.getLogger(__name__)
@@ -41,18 +42,20 @@ def run_inference(run_id: int) -> None:
     if run is None:
         logger.warning("inference run %s is gone", run_id)
         return
-    if not run.transition(QUEUED, RUNNING, started_at=timezone.now(), worker=worker.worker_id()):
+    now = timezone.now()
+    if not run.transition(QUEUED, RUNNING, started_at=now, heartbeat_at=now, worker=worker.worker_id()):
         return
     try:
         federation = Federation.objects.select_related("base_model").get(pk=run.federation_id)
         if not federation.is_ready:
             raise ServiceError(f"Federation {federation.name} is {federation.status}, not ready.")
-        composed, lookup = worker.composed_for(federation)
-        _save_fidelity(federation, composed)
-        params = GenerationParams(
-            max_new_tokens=run.max_new_tokens, temperature=run.temperature, seed=run.seed
-        )
-        result = composed.run(run.prompt, params)
+        with Heartbeat(InferenceRun, run.pk):
+            composed, lookup = worker.composed_for(federation)
+            _save_fidelity(federation, composed)
+            params = GenerationParams(
+                max_new_tokens=run.max_new_tokens, temperature=run.temperature, seed=run.seed
+            )
+            result = composed.run(run.prompt, params)
     except Exception as exc:
         logger.exception("inference run %s failed", run_id)
         run.finish(JobStatus.FAILED, error=_error_text(exc))
@@ -198,10 +201,12 @@ def run_abtest(abtest_id: int) -> None:
     from federation.abtests import run_abtest_rows
 
     test = ABTest.objects.select_related("federation_a", "federation_b").filter(pk=abtest_id).first()
-    if test is None or not test.transition(QUEUED, RUNNING):
+    now = timezone.now()
+    if test is None or not test.transition(QUEUED, RUNNING, heartbeat_at=now, worker=worker.worker_id()):
         return
     try:
-        results, verdict = run_abtest_rows(test)
+        with Heartbeat(ABTest, test.pk):
+            results, verdict = run_abtest_rows(test)
     except Exception as exc:
         logger.exception("A/B test %s failed", abtest_id)
         test.transition(RUNNING, JobStatus.FAILED, finished_at=timezone.now(), error=_error_text(exc))

@@ -2,7 +2,8 @@
 
 from django.conf import settings
 from django.contrib.auth.middleware import LoginRequiredMiddleware as _DjangoLoginRequired
-from django.http import HttpResponseBadRequest, JsonResponse
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
 
 EXEMPT_PREFIXES = ("/api/", "/metrics")
 
@@ -26,7 +27,16 @@ class RejectNulBytesMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if self._has_nul(request):
+        try:
+            has_nul = self._has_nul(request)
+        except RequestDataTooBig:
+            # This is the first reader of a JSON or form body: answer an oversize one here, as JSON for the API.
+            limit_mb = settings.DATA_UPLOAD_MAX_MEMORY_SIZE / (1024 * 1024)
+            message = f"The request body is larger than {limit_mb:g} MB; send files as multipart uploads."
+            if request.path.startswith("/api/"):
+                return JsonResponse({"detail": message}, status=413)
+            return HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
+        if has_nul:
             message = "Request contains a NUL byte (\\u0000), which is not allowed in any field."
             if request.path.startswith("/api/"):
                 return JsonResponse({"detail": message}, status=400)

@@ -141,3 +141,16 @@ def largest_online_gpu(connection) -> tuple[int, int]:
         if req and req.gpus:
             best = max(best, (req.gpus, int(req.min_gpu_memory_gib)))
     return best
+
+
+def all_queue_names() -> list[str]:
+    """Every capability queue name (used to register them with django-rq)."""
+    return [TRAINING] + [f"{TRAINING}.g{g}.m{m}" for g in GPU_COUNTS for m in MEMORY_BUCKETS_GIB]
+
+
+def register_queues() -> None:
+    """Give django-rq a config for each capability queue (same Redis and timeout as `training`)."""
+    from django_rq.settings import QUEUES
+
+    for name in all_queue_names():
+        QUEUES.setdefault(name, dict(QUEUES[TRAINING]))

@@ -35,6 +35,12 @@ def load_members(base: PreTrainedModel, members: tuple[MemberSpec, ...]) -> Peft
     """Every member adapter on the same base: the switch between them is set_adapter, never a reload."""
     if not members:
         raise ValueError("a federation needs at least one adapter")
+    for member in members:
+        # peft would fall back to a pickled adapter_model.bin: only safetensors weights are ever loaded here.
+        if not (Path(member.path) / "adapter_model.safetensors").is_file():
+            raise ValueError(
+                f"{member.label} has no adapter_model.safetensors; only safetensors adapters are loaded"
+            )
     peft_model = PeftModel.from_pretrained(base, str(members[0].path), adapter_name=member_name(0))
     for index, member in enumerate(members[1:], start=1):
         peft_model.load_adapter(str(member.path), adapter_name=member_name(index))

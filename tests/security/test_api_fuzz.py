@@ -35,7 +35,7 @@ def fuzz_headers(django_user_model):
 
 @pytest.mark.django_db
 @schema.parametrize()
-@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_never_errors(case, fuzz_headers):
     # Business rules (a name must be unique, a base model must exist) answer 400 with a message for inputs the
     # schema alone allows; that is correct behaviour, so "positive data rejected" is not a failure here.

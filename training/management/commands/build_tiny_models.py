@@ -9,7 +9,9 @@ class Command(BaseCommand):
     help = "Build tiny-llama and tiny-mistral under the data root (offline) and register them as base models."
 
     def add_arguments(self, parser):
-        parser.add_argument("--steps", type=int, default=300, help="Pre-training steps per model (default 300).")
+        parser.add_argument(
+            "--steps", type=int, default=300, help="Pre-training steps per model (default 300)."
+        )
         parser.add_argument("--force", action="store_true", help="Rebuild even if an identical build exists.")
 
     def handle(self, *args, steps: int, force: bool, **options):

@@ -1,0 +1,89 @@
+"""Pick the device and load a base model for training: local files only, safetensors, optional 4/8-bit."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from training.engine.base_models import (
+    BaseModelUnavailable,
+    check_availability,
+    load_causal_lm,
+    load_tokenizer,
+)
+
+
+@dataclass
+class Device:
+    name: str  # "cpu" or "cuda:0"
+    label: str  # shown in the UI, e.g. "cuda:0 NVIDIA H100 80GB HBM3"
+    is_cuda: bool
+    bf16: bool
+
+
+def detect_device() -> Device:
+    import torch
+
+    if torch.cuda.is_available():
+        return Device(
+            "cuda:0", f"cuda:0 {torch.cuda.get_device_name(0)}", True, torch.cuda.is_bf16_supported()
+        )
+    return Device("cpu", "cpu", False, False)
+
+
+def resolve_model_folder(source: str, local_path: str, data_root: Path) -> Path:
+    """The folder with the weights on this worker: the registered path if it is here, else a fresh lookup."""
+    if local_path and (Path(local_path) / "config.json").is_file():
+        return Path(local_path)
+    found = check_availability(source, data_root)
+    if not found.available:
+        raise BaseModelUnavailable(f"{source}: {found.note}")
+    return Path(found.path)
+
+
+def quantization_config(quantization: str, device: Device):
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    if quantization == "4bit":
+        # float32 compute on CPU: bitsandbytes' CPU path has no fast half-precision NF4 matmul.
+        compute = torch.bfloat16 if device.bf16 else (torch.float16 if device.is_cuda else torch.float32)
+        return BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=compute,
+        )
+    if quantization == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return None
+
+
+def load_model_and_tokenizer(folder: Path, quantization: str, device: Device):
+    """Model + tokenizer from `folder`; BaseModelUnavailable when files are missing, not safetensors, or need remote code."""
+    import torch
+
+    config_file = folder / "config.json"
+    if not config_file.is_file():
+        raise BaseModelUnavailable(f"{folder} has no config.json on this worker")
+    if json.loads(config_file.read_text()).get("auto_map"):
+        raise BaseModelUnavailable(
+            f"{folder} needs custom model code (auto_map) and trust_remote_code is off"
+        )
+    try:
+        tokenizer = load_tokenizer(folder)
+    except OSError as exc:
+        raise BaseModelUnavailable(f"{folder}: no usable tokenizer ({exc})") from exc
+    quant = quantization_config(quantization, device)
+    if quant is not None:
+        dtype = quant.bnb_4bit_compute_dtype if quantization == "4bit" else torch.float32
+        device_map = {"": 0} if device.is_cuda else "cpu"
+    else:
+        dtype = torch.bfloat16 if device.bf16 else torch.float32
+        device_map = None
+    try:
+        model = load_causal_lm(folder, dtype=dtype, quantization_config=quant, device_map=device_map)
+    except OSError as exc:
+        raise BaseModelUnavailable(f"{folder}: {exc}") from exc
+    return model, tokenizer

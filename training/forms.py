@@ -1,0 +1,111 @@
+"""The Start Training form: fields generated from the one hyperparameter table, the guide's example as placeholders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from training.engine.config import GUIDE_EXAMPLE, PARAMS, ConfigError, TrainingConfig, build_config
+from training.models import AdapterType, BaseModel, TrainingType
+
+BASIC = ("epochs", "lora_r", "lora_alpha", "batch_size", "learning_rate", "quantization")
+
+
+def _param_field(name: str, default: Any) -> forms.Field:
+    param = PARAMS[name]
+    placeholder = GUIDE_EXAMPLE.get(name, default)
+    attrs = {"placeholder": "" if placeholder is None else str(placeholder)}
+    label = name.replace("_", " ").capitalize().replace("Lora", "LoRA").replace(" r", " rank")
+    kwargs = {"required": False, "label": label, "help_text": param.help}
+    if param.kind is bool:
+        return forms.BooleanField(initial=default, **kwargs)
+    if param.kind is str:
+        choices = [("", f"default ({default})"), *((c, c) for c in param.choices)]
+        return forms.ChoiceField(choices=choices, **kwargs)
+    if param.kind is list:
+        attrs["placeholder"] = ", ".join(default)
+        return forms.CharField(widget=forms.TextInput(attrs=attrs), **kwargs)
+    if param.kind is int:
+        return forms.IntegerField(widget=forms.NumberInput(attrs=attrs), **kwargs)
+    return forms.FloatField(widget=forms.NumberInput(attrs={**attrs, "step": "any"}), **kwargs)
+
+
+class StartTrainingForm(forms.Form):
+    adapter_type = forms.ChoiceField(choices=AdapterType.choices, initial="retailer")
+    adapter_name = forms.CharField(
+        max_length=100,
+        widget=forms.TextInput(attrs={"placeholder": GUIDE_EXAMPLE["adapter_name"]}),
+        help_text="A slug.",
+    )
+    base_model = forms.ModelChoiceField(
+        queryset=BaseModel.objects.none(),
+        required=False,
+        empty_label="first available",
+        help_text="Only models whose weights are on this host.",
+    )
+    training_type = forms.ChoiceField(
+        choices=TrainingType.choices, initial="sft", help_text="QLoRA = SFT on a 4-bit NF4 base."
+    )
+    dataset = forms.ChoiceField(required=False, label="Dataset from the library")
+    dataset_path = forms.CharField(
+        required=False,
+        max_length=500,
+        label="…or a dataset path",
+        widget=forms.TextInput(attrs={"placeholder": GUIDE_EXAMPLE["dataset_path"]}),
+        help_text="JSONL, relative to the data root.",
+    )
+    quality_override = forms.BooleanField(
+        required=False, label="Train even if the dataset is below the quality gate"
+    )
+    allow_waiting = forms.BooleanField(
+        required=False, label="Queue it even if no online worker has the GPUs / memory it needs"
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["base_model"].queryset = BaseModel.objects.filter(is_available=True)
+        self.fields["dataset"].choices = [("", "—"), *_dataset_choices()]
+        defaults = TrainingConfig().to_dict()
+        for name in PARAMS:
+            self.fields[name] = _param_field(name, defaults[name])
+
+    def basic_param_fields(self):
+        return [self[name] for name in BASIC]
+
+    def advanced_param_fields(self):
+        return [self[name] for name in PARAMS if name not in BASIC]
+
+    def clean(self):
+        cleaned = super().clean()
+        if not cleaned.get("dataset") and not cleaned.get("dataset_path"):
+            self.add_error("dataset_path", "Choose a dataset from the library or give a dataset path.")
+        try:
+            build_config(cleaned.get("training_type") or "sft", self.config())
+        except ConfigError as exc:
+            for name, message in exc.errors.items():
+                self.add_error(name if name in self.fields else None, message)
+        return cleaned
+
+    def config(self) -> dict[str, Any]:
+        """Only what the user typed: empty fields fall back to the training type's defaults in the service."""
+        data = getattr(self, "cleaned_data", {})
+        out: dict[str, Any] = {}
+        for name, param in PARAMS.items():
+            value = data.get(name)
+            if param.kind is bool:
+                out[name] = bool(value)  # a checkbox always states its value; its initial is the default
+            elif value not in (None, ""):
+                out[name] = value
+        return out
+
+
+def _dataset_choices() -> list[tuple[str, str]]:
+    from django.apps import apps
+
+    try:
+        Dataset = apps.get_model("datasets_app", "Dataset")
+    except LookupError:
+        return []
+    rows = Dataset.objects.order_by("name", "-version")[:500]
+    return [(str(d.pk), f"{d.name} v{getattr(d, 'version', 1)} ({d.dataset_type}, {d.path})") for d in rows]

@@ -1,0 +1,110 @@
+"""Read-side helpers shared by the API and the pages: filtered job/adapter lists, metric points, adapter zips."""
+
+from __future__ import annotations
+
+import tempfile
+import zipfile
+from typing import Any
+
+from django.db.models import QuerySet
+
+from rmnconsole.errors import NotFound, ServiceError
+from training.models import Adapter, TrainingJob, TrainingMetric
+
+JOB_SORTS = {
+    "created": "-created_at",
+    "name": "adapter_name",
+    "eval_loss": "final_metrics__eval_loss",
+    "train_loss": "final_metrics__train_loss",
+    "perplexity": "final_metrics__perplexity",
+    "finished": "-finished_at",
+    "tokens_per_second": "-final_metrics__tokens_per_second",
+}
+
+
+def filter_jobs(
+    *,
+    status: str | None = None,
+    adapter_type: str | None = None,
+    training_type: str | None = None,
+    adapter_name: str | None = None,
+    base_model: str | None = None,
+    sort: str | None = None,
+) -> QuerySet[TrainingJob]:
+    jobs = TrainingJob.objects.select_related("base_model", "created_by")
+    if status:
+        groups = {"active": TrainingJob.ACTIVE, "finished": TrainingJob.FINISHED}
+        statuses = groups.get(status) or tuple(s.strip() for s in status.split(","))
+        bad = [s for s in statuses if s not in TrainingJob.Status.values]
+        if bad:
+            raise ServiceError(f"Unknown status {bad[0]!r}", field="status")
+        jobs = jobs.filter(status__in=statuses)
+    if adapter_type:
+        jobs = jobs.filter(adapter_type=adapter_type)
+    if training_type:
+        jobs = jobs.filter(training_type=training_type)
+    if adapter_name:
+        jobs = jobs.filter(adapter_name__icontains=adapter_name)
+    if base_model:
+        jobs = jobs.filter(base_model__name=base_model)
+    if sort:
+        descending = sort.startswith("-")
+        key = JOB_SORTS.get(sort.lstrip("-"))
+        if key is None:
+            raise ServiceError(f"Unknown sort {sort!r} (use {', '.join(JOB_SORTS)})", field="sort")
+        if descending:
+            key = key[1:] if key.startswith("-") else "-" + key
+        jobs = jobs.order_by(key, "-id")
+    return jobs
+
+
+def metric_points(job: TrainingJob, after: int | None = None, limit: int = 5000) -> list[dict[str, Any]]:
+    rows = TrainingMetric.objects.filter(job=job)
+    if after is not None:
+        rows = rows.filter(step__gt=after)
+    return list(
+        rows.order_by("step", "id").values(
+            "step", "epoch", "loss", "eval_loss", "learning_rate", "grad_norm", "tokens_per_second"
+        )[:limit]
+    )
+
+
+def filter_adapters(
+    *, adapter_type: str | None = None, name: str | None = None, base_model: str | None = None
+) -> QuerySet[Adapter]:
+    adapters = Adapter.objects.select_related("base_model", "source_job")
+    if adapter_type:
+        adapters = adapters.filter(adapter_type=adapter_type)
+    if name:
+        adapters = adapters.filter(name__icontains=name)
+    if base_model:
+        adapters = adapters.filter(base_model__name=base_model)
+    return adapters
+
+
+def get_adapter(adapter_id: int | str) -> Adapter:
+    try:
+        return Adapter.objects.select_related("base_model", "source_job").get(pk=int(adapter_id))
+    except (Adapter.DoesNotExist, ValueError, TypeError):
+        raise NotFound(f"Adapter {adapter_id} does not exist") from None
+
+
+def adapter_zip(adapter: Adapter):
+    """A temporary file holding the adapter folder as a zip (name/vN/...), rewound for streaming."""
+    folder = adapter.abs_path()
+    if not folder.is_dir():
+        raise NotFound(f"The files of adapter {adapter.label} are missing from {adapter.path}")
+    spool = tempfile.TemporaryFile()  # noqa: SIM115 - handed to FileResponse, which closes it
+    with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                archive.write(path, f"{adapter.name}-v{adapter.version}/{path.relative_to(folder)}")
+    spool.seek(0)
+    return spool
+
+
+def model_card(adapter: Adapter) -> str:
+    try:
+        return (adapter.abs_path() / "README.md").read_text(encoding="utf-8")
+    except OSError:
+        return ""

@@ -1,0 +1,380 @@
+"""Training use cases: submit, cancel, resume, sweep, status — the one place the four doors (UI, API, CLI, facade) call."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+from typing import Any
+
+from django.core.validators import validate_slug
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from rmnconsole import audit, queues
+from rmnconsole.errors import Conflict, Forbidden, NotFound, ServiceError
+from rmnconsole.paths import (
+    PathOutsideDataRoot,
+    relative_to_root,
+    resolve_inside,
+)
+from training import scaleout
+from training.engine.config import PARAMS, ConfigError, build_config
+from training.engine.data import DatasetRowError, read_rows
+from training.models import AdapterType, BaseModel, TrainingJob, TrainingMetric, TrainingType
+from training.runtime import CANCEL_KEY, existing_checkpoint, rq_job_id, training_redis
+from training.sweeper import sweep_training_jobs
+
+log = logging.getLogger(__name__)
+
+DATASET_PREVIEW_ROWS = 2000  # rows checked at submit time; the worker checks every row
+
+
+def get_job(job_id: int | str) -> TrainingJob:
+    try:
+        return TrainingJob.objects.select_related("base_model", "created_by", "resumed_from").get(
+            pk=int(job_id)
+        )
+    except (TrainingJob.DoesNotExist, ValueError, TypeError):
+        raise NotFound(f"Training job {job_id} does not exist") from None
+
+
+def resolve_base_model(base_model: BaseModel | int | str | None) -> BaseModel:
+    """A registered, available base model by name or id; the first available one when none is given."""
+    if isinstance(base_model, BaseModel):
+        model = base_model
+    elif base_model in (None, ""):
+        model = BaseModel.objects.filter(is_available=True).first()
+        if model is None:
+            raise ServiceError(
+                "No base model is available on this host: register one or run manage.py build_tiny_models",
+                field="base_model",
+            )
+    else:
+        query = Q(name=str(base_model))
+        if isinstance(base_model, int) or str(base_model).isdigit():
+            query |= Q(pk=int(base_model))
+        model = BaseModel.objects.filter(query).first()
+        if model is None:
+            known = ", ".join(BaseModel.objects.values_list("name", flat=True)[:10]) or "none registered"
+            raise ServiceError(f"Unknown base model {base_model!r} (known: {known})", field="base_model")
+    if not model.is_available:
+        raise ServiceError(
+            f"Base model {model.name} is not available on this host: {model.availability_note or 'no local weights'}",
+            field="base_model",
+        )
+    return model
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _datasets_services():
+    # The datasets app may not provide these yet (or at all): import lazily, use what exists.
+    try:
+        from datasets_app import services
+    except ImportError:
+        return None
+    return services
+
+
+def _resolve_dataset(dataset: Any, dataset_path: str | None, user, override: bool):
+    """(Dataset row or None, absolute file) for a dataset id/row or a path under the data root; gate applied."""
+    services = _datasets_services()
+    row = None
+    if dataset not in (None, ""):
+        if not hasattr(dataset, "path"):
+            from django.apps import apps
+
+            Dataset = apps.get_model("datasets_app", "Dataset")
+            row = Dataset.objects.filter(pk=dataset).first() if str(dataset).isdigit() else None
+            if row is None:
+                row = Dataset.objects.filter(name=str(dataset)).order_by("-version").first()
+            if row is None:
+                raise ServiceError(f"Unknown dataset {dataset!r}", field="dataset")
+        else:
+            row = dataset
+        dataset_path = row.path
+    if not dataset_path:
+        raise ServiceError("Choose a dataset from the library or give a dataset path", field="dataset_path")
+    try:
+        file = resolve_inside(dataset_path)
+        exists = file.is_file()
+    except PathOutsideDataRoot as exc:
+        raise ServiceError(f"Dataset path rejected: {exc}", field="dataset_path") from exc
+    except OSError as exc:  # e.g. a name longer than the filesystem allows
+        raise ServiceError(f"Dataset path rejected: {exc.strerror}", field="dataset_path") from exc
+    if not exists:
+        raise ServiceError(
+            f"Dataset file {dataset_path} does not exist under the data root", field="dataset_path"
+        )
+    if file.suffix.lower() not in (".jsonl", ".json"):
+        raise ServiceError("Training data must be a JSONL file (.jsonl)", field="dataset_path")
+    if row is None and services is not None and hasattr(services, "get_or_register_by_path"):
+        row = services.get_or_register_by_path(relative_to_root(file), user)
+    if row is not None and services is not None and hasattr(services, "check_quality_gate"):
+        services.check_quality_gate(row, override=override)
+    return row, file
+
+
+def _check_rows(file: Path, training_type: str) -> None:
+    try:
+        read_rows(file, training_type, limit=DATASET_PREVIEW_ROWS)
+    except DatasetRowError as exc:
+        raise ServiceError(str(exc), field="dataset_path", details={"rows": exc.bad_rows}) from exc
+
+
+def validate_request(
+    *,
+    adapter_type: str,
+    adapter_name: str,
+    training_type: str = "sft",
+    base_model: Any = None,
+    config: dict | None = None,
+) -> tuple[BaseModel, dict]:
+    """Everything that can be checked without the dataset; raises ServiceError with the field at fault."""
+    if adapter_type not in AdapterType.values:
+        raise ServiceError(
+            f"adapter_type must be one of {', '.join(AdapterType.values)}", field="adapter_type"
+        )
+    try:
+        validate_slug(adapter_name or "")
+    except Exception:
+        raise ServiceError(
+            "adapter_name must be a slug: letters, digits, '_' or '-' (e.g. amazon_schema_v2)",
+            field="adapter_name",
+        ) from None
+    if len(adapter_name) > 100:
+        raise ServiceError("adapter_name is longer than 100 characters", field="adapter_name")
+    if training_type not in TrainingType.values:
+        raise ServiceError(
+            f"training_type must be one of {', '.join(TrainingType.values)}", field="training_type"
+        )
+    try:
+        cfg = build_config(training_type, config)
+    except ConfigError as exc:
+        name, message = next(iter(exc.errors.items()))
+        raise ServiceError(f"Invalid {name}: {message}", field=name, details=exc.errors) from exc
+    return resolve_base_model(base_model), cfg.to_dict()
+
+
+# --- verbs ----------------------------------------------------------------------------------------------
+def submit_training_job(
+    *,
+    adapter_type: str,
+    adapter_name: str,
+    training_type: str = "sft",
+    base_model: Any = None,
+    dataset: Any = None,
+    dataset_path: str | None = None,
+    config: dict | None = None,
+    user=None,
+    quality_override: bool = False,
+    allow_waiting: bool = False,
+) -> TrainingJob:
+    """Validate, save a queued TrainingJob and enqueue it on its capability queue when the transaction commits."""
+    model, full_config = validate_request(
+        adapter_type=adapter_type,
+        adapter_name=adapter_name,
+        training_type=training_type,
+        base_model=base_model,
+        config=config,
+    )
+    routing = scaleout.route(model, training_type, full_config)
+    scaleout.check_capacity(routing, training_redis(), allow_waiting=allow_waiting)
+    with transaction.atomic():
+        row, file = _resolve_dataset(dataset, dataset_path, user, quality_override)
+        _check_rows(file, training_type)
+        job = TrainingJob.objects.create(
+            adapter_type=adapter_type,
+            adapter_name=adapter_name,
+            base_model=model,
+            training_type=training_type,
+            dataset_path=relative_to_root(file),
+            dataset_sha256=getattr(row, "sha256", "") or _file_sha256(file),
+            config=full_config,
+            total_steps=full_config.get("max_steps") or 0,
+            created_by=user if getattr(user, "is_authenticated", False) else None,
+            quality_override=quality_override,
+            dataset=row,
+            queue_name=routing.queue_name,
+            memory_estimate=routing.estimate.as_dict() if routing.estimate else {},
+        )
+        job.rq_job_id = rq_job_id(job.pk)
+        job.save(update_fields=["rq_job_id"])
+        audit.record(
+            user,
+            "training.start",
+            job,
+            f"{adapter_name} ({training_type}) on {model.name}",
+            dataset=job.dataset_path,
+        )
+        transaction.on_commit(lambda: _enqueue(job))
+    return job
+
+
+def _enqueue(job: TrainingJob) -> None:
+    from rq import Callback
+
+    from training.routing import register_queues
+
+    register_queues()
+    queues.enqueue(
+        job.queue_name or queues.TRAINING,
+        "training.tasks.run_training_job",
+        job.pk,
+        job_id=job.rq_job_id,
+        on_stopped=Callback("training.tasks.on_rq_job_stopped"),
+        on_failure=Callback("training.tasks.on_rq_job_failed"),
+        description=f"training job #{job.pk} {job.adapter_name}",
+    )
+
+
+def _authorise(job: TrainingJob, user) -> None:
+    if user is None:
+        return  # the Python facade and the CLI run with the operator's own rights
+    if not (
+        getattr(user, "is_staff", False)
+        or (job.created_by_id and job.created_by_id == getattr(user, "pk", None))
+    ):
+        raise Forbidden("Only staff or the job's creator can cancel or resume it")
+
+
+def cancel_training_job(job_id: int | str, user=None) -> TrainingJob:
+    """Queued: leaves the queue now. Running: the callback stops it within a step; a hard stop follows after a grace period."""
+    job = get_job(job_id)
+    _authorise(job, user)
+    now = timezone.now()
+    if job.status == TrainingJob.Status.QUEUED and job.transition(
+        TrainingJob.Status.QUEUED,
+        TrainingJob.Status.CANCELLED,
+        finished_at=now,
+        cancel_requested=True,
+        cancel_requested_at=now,
+        status_reason="Cancelled before it started",
+    ):
+        _remove_from_queue(job)
+        audit.record(user, "training.cancel", job, f"cancelled queued job {job.adapter_name}")
+        return job
+    job.refresh_from_db()
+    if job.status != TrainingJob.Status.RUNNING:
+        raise Conflict(
+            f"Training job {job.pk} is already {job.status}; only queued or running jobs can be cancelled"
+        )
+    if not job.cancel_requested:
+        TrainingJob.objects.filter(pk=job.pk, status=TrainingJob.Status.RUNNING).update(
+            cancel_requested=True, cancel_requested_at=now
+        )
+        job.cancel_requested, job.cancel_requested_at = True, now
+    try:
+        training_redis().set(CANCEL_KEY.format(job.pk), "1", ex=7 * 24 * 3600)
+    except Exception as exc:  # the DB flag is still read by the worker's heartbeat thread
+        log.warning("could not set the cancel key of job %s in Redis: %s", job.pk, exc)
+    audit.record(user, "training.cancel", job, f"cancel requested for running job {job.adapter_name}")
+    return job
+
+
+def _remove_from_queue(job: TrainingJob) -> None:
+    try:
+        from rq.job import Job
+
+        rq_job = Job.fetch(job.rq_job_id, connection=training_redis())
+        rq_job.cancel()
+    except (
+        Exception
+    ) as exc:  # gone already, or Redis down: the worker's claim fails anyway (status is cancelled)
+        log.info("RQ job %s not cancelled in Redis: %s", job.rq_job_id, exc)
+
+
+def resume_training_job(job_id: int | str, user=None) -> TrainingJob:
+    """A new job that continues a failed or cancelled one from its last checkpoint (same steps, same curve)."""
+    old = get_job(job_id)
+    _authorise(old, user)
+    if old.status not in (TrainingJob.Status.FAILED, TrainingJob.Status.CANCELLED):
+        raise Conflict(f"Training job {old.pk} is {old.status}; only failed or cancelled jobs can be resumed")
+    checkpoint = existing_checkpoint(old)
+    if checkpoint is None:
+        raise Conflict(f"Training job {old.pk} has no checkpoint to resume from; start it again as a new job")
+    if old.resumed_by.filter(status__in=TrainingJob.ACTIVE).exists():
+        raise Conflict(f"Training job {old.pk} is already being resumed")
+    model = resolve_base_model(old.base_model)
+    file = resolve_inside(old.dataset_path)
+    if not file.is_file():
+        raise ServiceError(f"Dataset file {old.dataset_path} is gone; cannot resume", field="dataset_path")
+    if old.dataset_sha256 and _file_sha256(file) != old.dataset_sha256:
+        raise Conflict(f"Dataset {old.dataset_path} changed since job {old.pk} ran; start a new job instead")
+    step = int(checkpoint.name.rsplit("-", 1)[-1])
+    with transaction.atomic():
+        job = TrainingJob.objects.create(
+            adapter_type=old.adapter_type,
+            adapter_name=old.adapter_name,
+            base_model=model,
+            training_type=old.training_type,
+            dataset_path=old.dataset_path,
+            dataset_sha256=old.dataset_sha256,
+            config=old.config,
+            current_step=step,
+            total_steps=old.total_steps,
+            epoch=old.epoch,
+            progress_pct=round(100.0 * step / old.total_steps, 1) if old.total_steps else 0.0,
+            created_by=user if getattr(user, "is_authenticated", False) else old.created_by,
+            resumed_from=old,
+            quality_override=old.quality_override,
+            last_checkpoint=relative_to_root(checkpoint),
+            dataset_id=old.dataset_id,
+            queue_name=old.queue_name,
+            memory_estimate=old.memory_estimate,
+        )
+        job.rq_job_id = rq_job_id(job.pk)
+        job.save(update_fields=["rq_job_id"])
+        # The loss curve continues: carry the points up to the checkpoint over to the new job.
+        TrainingMetric.objects.bulk_create(
+            TrainingMetric(
+                job=job,
+                step=m.step,
+                epoch=m.epoch,
+                loss=m.loss,
+                eval_loss=m.eval_loss,
+                learning_rate=m.learning_rate,
+                grad_norm=m.grad_norm,
+                tokens_per_second=m.tokens_per_second,
+                created_at=m.created_at,
+            )
+            for m in old.metrics.filter(step__lte=step).order_by("step", "id")
+        )
+        audit.record(
+            user, "training.resume", job, f"resume of job {old.pk} from step {step}", resumed_from=old.pk
+        )
+        transaction.on_commit(lambda: _enqueue(job))
+    return job
+
+
+def clone_as_form_data(job_id: int | str) -> dict[str, Any]:
+    """The fields of a job, for the Start Training form to start a new one like it."""
+    job = get_job(job_id)
+    data = {
+        "adapter_type": job.adapter_type,
+        "adapter_name": job.adapter_name,
+        "base_model": job.base_model_id,
+        "training_type": job.training_type,
+        "dataset_path": job.dataset_path,
+    }
+    for name, value in job.config.items():
+        if name in PARAMS:
+            data[name] = ", ".join(value) if isinstance(value, list) else value
+    return data
+
+
+def get_job_status(job_id: int | str) -> str:
+    """'queued' | 'running' | 'completed' | 'failed' | 'cancelled' (dead workers are noticed first)."""
+    job = get_job(job_id)
+    if job.status == TrainingJob.Status.RUNNING:
+        sweep_training_jobs(job_ids=[job.pk])
+        job.refresh_from_db(fields=["status"])
+    return job.status

@@ -1,0 +1,87 @@
+"""The sweeper: running jobs whose worker died end failed; cancels past their grace period get a hard stop."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from pathlib import Path
+
+from django.conf import settings
+from django.utils import timezone
+
+from rmnconsole.paths import relative_to_root
+from training.models import TrainingJob
+from training.runtime import cancel_grace_seconds, existing_checkpoint, training_redis
+
+log = logging.getLogger(__name__)
+
+
+def _worker_is_gone(job: TrainingJob) -> bool:
+    """Same host and its process is gone: no need to wait for the heartbeat to go stale."""
+    host, _, pid = job.worker_host.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:  # a killed work horse whose parent died too can linger as a zombie until init reaps it
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state in ("Z", "X")
+
+
+def sweep_training_jobs(job_ids: list[int] | None = None) -> dict[str, int]:
+    """End running jobs whose worker died (stale heartbeat or gone process); hard-stop cancels past their grace."""
+    now = timezone.now()
+    stale_after = timezone.timedelta(seconds=settings.RMN_HEARTBEAT_STALE_SECONDS)
+    running = TrainingJob.objects.filter(status=TrainingJob.Status.RUNNING)
+    if job_ids is not None:
+        running = running.filter(pk__in=job_ids)
+    counts = {"dead": 0, "hard_stopped": 0}
+    for job in running:
+        beat = job.heartbeat_at or job.started_at or job.created_at
+        if (now - beat) > stale_after or _worker_is_gone(job):
+            checkpoint = existing_checkpoint(job)
+            reason = f"The worker stopped responding (last heartbeat {beat:%Y-%m-%d %H:%M:%S} UTC on {job.worker_host or '?'})"
+            if checkpoint:
+                reason += f"; resume continues from step {checkpoint.name.rsplit('-', 1)[-1]}"
+            end_status = TrainingJob.Status.CANCELLED if job.cancel_requested else TrainingJob.Status.FAILED
+            if job.transition(
+                TrainingJob.Status.RUNNING,
+                end_status,
+                finished_at=now,
+                status_reason=reason,
+                last_checkpoint=relative_to_root(checkpoint) if checkpoint else job.last_checkpoint,
+            ):
+                counts["dead"] += 1
+            continue
+        overdue = (
+            job.cancel_requested_at
+            and (now - job.cancel_requested_at).total_seconds() > cancel_grace_seconds()
+        )
+        if job.cancel_requested and overdue and hard_stop(job):
+            counts["hard_stopped"] += 1
+    return counts
+
+
+def hard_stop(job: TrainingJob) -> bool:
+    """Kill the work horse through RQ, then record the job as cancelled."""
+    from rq.command import send_stop_job_command
+
+    try:
+        send_stop_job_command(training_redis(), job.rq_job_id)
+    except Exception as exc:
+        log.warning("hard stop of %s failed: %s", job.rq_job_id, exc)
+    checkpoint = existing_checkpoint(job)
+    return job.transition(
+        TrainingJob.Status.RUNNING,
+        TrainingJob.Status.CANCELLED,
+        finished_at=timezone.now(),
+        status_reason=f"Cancelled: the job did not stop within {cancel_grace_seconds():.0f}s, so its worker was stopped",
+        last_checkpoint=relative_to_root(checkpoint) if checkpoint else job.last_checkpoint,
+    )

@@ -1,0 +1,292 @@
+"""RQ entry points for training: claim the job, run the engine, write progress and the result back."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import socket
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+from django.db import IntegrityError, close_old_connections, connection, transaction
+from django.utils import timezone
+
+from rmnconsole.paths import ADAPTERS, data_dir, data_root, relative_to_root, resolve_inside
+from training.engine.checkpoints import latest_checkpoint
+from training.engine.config import build_config
+from training.engine.errors import Failure, classify
+from training.engine.export import ModelCard, move_into_store, prepare_adapter, remove_quietly
+from training.engine.loading import resolve_model_folder
+from training.engine.runner import TrainingResult, TrainingRun, run_training
+from training.models import Adapter, TrainingJob
+from training.runtime import CANCEL_KEY, checkpoint_dir, training_redis
+from training.scaleout import record_peak
+from training.worker_sync import JobSync, append_log
+
+log = logging.getLogger(__name__)
+RUNNING = TrainingJob.Status.RUNNING
+
+
+def _redis_or_none():
+    try:
+        return training_redis()
+    except Exception:
+        return None
+
+
+def run_training_job(job_id: int) -> str:
+    """Claim a queued job (compare-and-set), train it, and record completed / cancelled / failed."""
+    close_old_connections()
+    job = TrainingJob.objects.select_related("base_model", "resumed_from").filter(pk=job_id).first()
+    if job is None:
+        log.info("training job %s is gone; nothing to do", job_id)
+        return "missing"
+    now = timezone.now()
+    from rq import get_current_job
+
+    current = get_current_job()
+    if not job.transition(
+        TrainingJob.Status.QUEUED,
+        RUNNING,
+        started_at=now,
+        heartbeat_at=now,
+        worker_host=f"{os.environ.get('RMN_WORKER_HOST') or socket.gethostname()}:{os.getpid()}",
+        **({"rq_job_id": current.id} if current else {}),
+    ):
+        log.info("training job %s is %s; not claimed", job_id, job.status)
+        return f"skipped ({job.status})"
+    append_log(job.pk, f"claimed by {job.worker_host}")
+    stale = float(settings.RMN_HEARTBEAT_STALE_SECONDS)
+    sync = JobSync(
+        job.pk,
+        redis=_redis_or_none(),
+        cancel_key=CANCEL_KEY.format(job.pk),
+        heartbeat_every=max(1.0, min(10.0, stale / 4)),
+    )
+    sync.start()
+    # The horse exits after this job: objects alive now (imports, Django, RQ) never need collecting again.
+    gc.freeze()
+    staging = data_dir(ADAPTERS) / ".staging" / f"job-{job.pk}-{uuid.uuid4().hex[:8]}"
+    cfg = None
+    try:
+        cfg = build_config(job.training_type, job.config)
+        run = TrainingRun(
+            training_type=job.training_type,
+            model_folder=resolve_model_folder(job.base_model.source, job.base_model.local_path, data_root()),
+            dataset_file=resolve_inside(job.dataset_path),
+            output_dir=checkpoint_dir(job.pk),
+            adapter_staging_dir=staging,
+            config=cfg,
+            resume_from_checkpoint=(data_root() / job.last_checkpoint)
+            if job.resumed_from_id and job.last_checkpoint
+            else None,
+        )
+        result = run_training(
+            run,
+            sync.report,
+            sync.should_stop,
+            report_interval=float(getattr(settings, "RMN_TRAINING_REPORT_SECONDS", 2.0)),
+            on_device=lambda device: _record_device(job.pk, device),
+        )
+    except BaseException as exc:  # every way out must leave the row in a final state
+        sync.finish()
+        record_peak(job.pk)
+        failure = classify(
+            exc, batch_size=cfg.batch_size if cfg else None, quantization=cfg.quantization if cfg else None
+        )
+        _finish_failed(job, failure)
+        remove_quietly(staging)
+        _clear_cancel_key(job.pk)
+        if not isinstance(exc, Exception):
+            raise
+        return "failed"
+    sync.finish()
+    record_peak(job.pk)
+    _clear_cancel_key(job.pk)
+    if result.outcome == "cancelled":
+        _finish_cancelled(job, result)
+        remove_quietly(staging)
+        return "cancelled"
+    return _finish_completed(job, result, staging)
+
+
+def _record_device(job_id: int, device) -> None:
+    TrainingJob.objects.filter(pk=job_id).update(device=device.label)
+    append_log(job_id, f"device: {device.label}")
+
+
+def _clear_cancel_key(job_id: int) -> None:
+    try:
+        training_redis().delete(CANCEL_KEY.format(job_id))
+    except Exception:
+        log.debug("cancel key of job %s not cleared", job_id)
+
+
+def _checkpoint_rel(job: TrainingJob, result: TrainingResult | None = None) -> str:
+    found = (result.last_checkpoint if result else None) or latest_checkpoint(checkpoint_dir(job.pk))
+    return relative_to_root(found) if found else job.last_checkpoint
+
+
+def _finish_failed(job: TrainingJob, failure: Failure) -> None:
+    checkpoint = _checkpoint_rel(job)
+    append_log(job.pk, f"FAILED ({failure.kind}): {failure.reason}", failure.traceback)
+    job.transition(
+        RUNNING,
+        TrainingJob.Status.FAILED,
+        finished_at=timezone.now(),
+        status_reason=failure.reason,
+        last_checkpoint=checkpoint,
+        eta_seconds=None,
+    )
+
+
+def _finish_cancelled(job: TrainingJob, result: TrainingResult) -> None:
+    checkpoint = _checkpoint_rel(job, result)
+    append_log(
+        job.pk, f"cancelled at step {result.step}/{result.total_steps}; checkpoint {checkpoint or 'none'}"
+    )
+    job.transition(
+        RUNNING,
+        TrainingJob.Status.CANCELLED,
+        finished_at=timezone.now(),
+        status_reason=f"Cancelled at step {result.step} of {result.total_steps}"
+        + ("; resume continues from here" if checkpoint else ""),
+        last_checkpoint=checkpoint,
+        current_step=result.step,
+        eta_seconds=None,
+        final_metrics=result.final_metrics,
+    )
+
+
+def _finish_completed(job: TrainingJob, result: TrainingResult, staging: Path) -> str:
+    """Adapter row + job completed in one transaction; the folder is moved into the store as its last step."""
+    job.refresh_from_db()
+    store = data_dir(ADAPTERS) / job.adapter_name
+    for _attempt in range(5):
+        version = max(Adapter.next_version(job.adapter_name), _next_folder_version(store))
+        card = ModelCard(
+            name=job.adapter_name,
+            version=version,
+            adapter_type=job.adapter_type,
+            training_type=job.training_type,
+            base_model=job.base_model.name,
+            base_model_source=job.base_model.source,
+            dataset_path=job.dataset_path,
+            dataset_sha256=job.dataset_sha256,
+            hyperparameters=job.config,
+            final_metrics=result.final_metrics,
+            device=result.device,
+            job_id=job.pk,
+        )
+        info = prepare_adapter(staging, card)
+        destination = store / f"v{version}"
+        try:
+            with transaction.atomic():
+                adapter = Adapter.objects.create(
+                    adapter_type=job.adapter_type,
+                    name=job.adapter_name,
+                    version=version,
+                    base_model=job.base_model,
+                    rank=info.rank,
+                    alpha=info.alpha,
+                    target_modules=info.target_modules,
+                    path=relative_to_root(destination),
+                    size_bytes=info.size_bytes,
+                    sha256=info.sha256,
+                    metrics=result.final_metrics,
+                    source_job=job,
+                    training_dataset_path=job.dataset_path,
+                )
+                if not job.transition(
+                    RUNNING,
+                    TrainingJob.Status.COMPLETED,
+                    finished_at=timezone.now(),
+                    status_reason=f"Adapter {adapter.label} registered",
+                    final_metrics=result.final_metrics,
+                    current_step=result.step,
+                    total_steps=result.total_steps,
+                    progress_pct=100.0,
+                    eta_seconds=None,
+                    last_checkpoint=_checkpoint_rel(job, result),
+                ):
+                    raise _NoLongerRunning
+                move_into_store(staging, destination)
+        except _NoLongerRunning:
+            remove_quietly(staging)
+            append_log(job.pk, "training finished but the job had already been ended; adapter discarded")
+            return "discarded"
+        except (IntegrityError, FileExistsError):
+            continue  # another job took this version a moment ago: take the next one
+        append_log(job.pk, f"adapter {adapter.label} saved to {adapter.path} ({info.size_bytes} bytes)")
+        return "completed"
+    _finish_failed(
+        job, Failure("error", "Could not register the adapter: no free version number after 5 tries", "")
+    )
+    remove_quietly(staging)
+    return "failed"
+
+
+class _NoLongerRunning(Exception):
+    pass
+
+
+def _next_folder_version(store: Path) -> int:
+    taken = [int(p.name[1:]) for p in store.glob("v*") if p.name[1:].isdigit()] if store.is_dir() else []
+    return max(taken, default=0) + 1
+
+
+# --- RQ callbacks (run in the worker's parent process) --------------------------------------------------
+def _job_id_of(rq_job) -> int | None:
+    try:
+        return int(rq_job.args[0])
+    except (IndexError, TypeError, ValueError):
+        return None
+
+
+def on_rq_job_stopped(rq_job, connection_, *args) -> None:
+    """The work horse was killed by a hard stop: record it (cancelled when a cancel was asked for)."""
+    try:
+        _record_stopped(rq_job)
+    finally:
+        connection.close()  # the worker forks next: never hand an open DB connection to a work horse
+
+
+def _record_stopped(rq_job) -> None:
+    job_id = _job_id_of(rq_job)
+    job = TrainingJob.objects.filter(pk=job_id).first() if job_id else None
+    if job is None or job.status != RUNNING:
+        return
+    status = TrainingJob.Status.CANCELLED if job.cancel_requested else TrainingJob.Status.FAILED
+    job.transition(
+        RUNNING,
+        status,
+        finished_at=timezone.now(),
+        status_reason="Stopped by a hard stop of its worker"
+        + (" after a cancel request" if job.cancel_requested else ""),
+        last_checkpoint=_checkpoint_rel(job),
+    )
+
+
+def on_rq_job_failed(rq_job, connection_, exc_type=None, exc_value=None, tb=None) -> None:
+    """RQ saw the task fail outside our own handling (e.g. its timeout): never leave the row running."""
+    try:
+        _record_failed(rq_job, exc_type, exc_value)
+    finally:
+        connection.close()
+
+
+def _record_failed(rq_job, exc_type, exc_value) -> None:
+    job_id = _job_id_of(rq_job)
+    job = TrainingJob.objects.filter(pk=job_id).first() if job_id else None
+    if job is None or job.status != RUNNING:
+        return
+    reason = f"The worker reported a failure: {getattr(exc_type, '__name__', exc_type)}: {exc_value}"
+    job.transition(
+        RUNNING,
+        TrainingJob.Status.FAILED,
+        finished_at=timezone.now(),
+        status_reason=reason[:1000],
+        last_checkpoint=_checkpoint_rel(job),
+    )

@@ -1,0 +1,263 @@
+"""Training pages (HTMX): jobs with tabs, Start Training, job detail with live progress, history, adapters."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import FileResponse, Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from rmnconsole.errors import NotFound, ServiceError
+from training import queries, scaleout, services
+from training.forms import StartTrainingForm
+from training.models import AdapterType, BaseModel, TrainingJob
+
+TABS = {
+    "queued": ("queued",),
+    "running": ("running",),
+    "finished": TrainingJob.FINISHED,
+}
+HTMX_STOP_POLLING = 286
+
+
+def _fmt(value, digits: int) -> str:
+    try:
+        return f"{float(value):.{digits}f}"
+    except (TypeError, ValueError):
+        return "—"
+
+
+def metric_numbers(metrics: dict) -> dict[str, str]:
+    """Final metrics formatted for cards; a missing metric shows as a dash."""
+    return {
+        "eval_loss": _fmt(metrics.get("eval_loss"), 4),
+        "train_loss": _fmt(metrics.get("train_loss"), 4),
+        "perplexity": _fmt(metrics.get("perplexity"), 2),
+        "token_accuracy": _fmt(metrics.get("token_accuracy"), 3),
+        "reward_accuracy": _fmt(metrics.get("reward_accuracy"), 3),
+        "tokens_per_second": _fmt(metrics.get("tokens_per_second"), 0),
+    }
+
+
+def _job_context(job: TrainingJob) -> dict:
+    live = {
+        "step": f"{job.current_step} / {job.total_steps or '?'}",
+        "epoch": f"epoch {job.epoch:.2f}",
+        "tokens_per_second": _fmt(job.tokens_per_second, 0),
+        "eta": "—" if job.eta_seconds is None else f"{job.eta_seconds:.0f} s",
+    }
+    return {
+        "job": job,
+        "adapter": job.adapters.order_by("-version").first(),
+        "numbers": metric_numbers(job.final_metrics or {}),
+        "live": live,
+        "scaleout": scaleout.job_context(job),
+    }
+
+
+def metrics_url(job_id: int) -> str:
+    from rmnconsole.api import api
+
+    return reverse(f"{api.urls_namespace}:job_metrics", args=[job_id])
+
+
+def _job_or_404(job_id: int) -> TrainingJob:
+    try:
+        return services.get_job(job_id)
+    except NotFound as exc:
+        raise Http404(exc.message) from exc
+
+
+def _tab_jobs(tab: str):
+    return TrainingJob.objects.select_related("base_model", "created_by").filter(status__in=TABS[tab])[:200]
+
+
+def index(request):
+    """The training landing page: jobs by tab, with the base models they can use."""
+    services.sweep_training_jobs()
+    tab = request.GET.get("tab", "running")
+    if tab not in TABS:
+        tab = "running"
+    tabs = [
+        (name, TrainingJob.objects.filter(status__in=statuses).count()) for name, statuses in TABS.items()
+    ]
+    context = {"tab": tab, "tabs": tabs, "jobs": _tab_jobs(tab), "base_models": BaseModel.objects.all()}
+    return render(request, "training/index.html", context)
+
+
+def jobs_table(request):
+    """The jobs table partial; stops polling (286) when no job in the tab is still active."""
+    services.sweep_training_jobs()
+    tab = request.GET.get("tab", "running")
+    if tab not in TABS:
+        raise Http404("unknown tab")
+    jobs = _tab_jobs(tab)
+    response = render(request, "training/job_rows.html", {"jobs": jobs, "tab": tab})
+    if not any(job.is_active for job in jobs):
+        response.status_code = HTMX_STOP_POLLING
+    return response
+
+
+def new_job(request):
+    """Start Training: the form; on POST the same service as the API, then the job's page."""
+    if request.method == "POST":
+        form = StartTrainingForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                job = services.submit_training_job(
+                    adapter_type=data["adapter_type"],
+                    adapter_name=data["adapter_name"],
+                    training_type=data["training_type"],
+                    base_model=data["base_model"],
+                    dataset=data["dataset"] or None,
+                    dataset_path=data["dataset_path"] or None,
+                    config=form.config(),
+                    user=request.user,
+                    quality_override=data["quality_override"],
+                    allow_waiting=data.get("allow_waiting", False),
+                )
+            except ServiceError as exc:
+                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+                for name, message in (exc.details or {}).items():
+                    if name in form.fields and name != exc.field:
+                        form.add_error(name, message)
+            else:
+                messages.success(request, f"Training job #{job.pk} ({job.adapter_name}) queued.")
+                return redirect("training:job_detail", job_id=job.pk)
+    else:
+        initial = {}
+        if request.GET.get("clone"):
+            try:
+                initial = services.clone_as_form_data(request.GET["clone"])
+            except NotFound as exc:
+                raise Http404(exc.message) from exc
+        form = StartTrainingForm(initial=initial)
+    return render(request, "training/new_job.html", {"form": form, "cloned_from": request.GET.get("clone")})
+
+
+def job_detail(request, job_id: int):
+    services.sweep_training_jobs(job_ids=[job_id])
+    job = _job_or_404(job_id)
+    return render(
+        request, "training/job_detail.html", {**_job_context(job), "metrics_url": metrics_url(job.pk)}
+    )
+
+
+def job_progress(request, job_id: int):
+    """Live progress partial for HTMX polling: answers 286 once the job has ended, which stops the polling."""
+    services.sweep_training_jobs(job_ids=[job_id])
+    job = _job_or_404(job_id)
+    response = render(request, "training/job_progress.html", {**_job_context(job), "oob": True})
+    if job.is_finished:
+        response.status_code = HTMX_STOP_POLLING
+    return response
+
+
+def _after_action(request, job: TrainingJob) -> HttpResponse:
+    target = reverse("training:job_detail", args=[job.pk])
+    back = request.POST.get("next", "")
+    if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        target = back
+    if request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = target
+        return response
+    return redirect(target)
+
+
+@require_POST
+def job_cancel(request, job_id: int):
+    try:
+        job = services.cancel_training_job(job_id, request.user)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        return _after_action(request, _job_or_404(job_id))
+    messages.success(
+        request, f"Cancel requested for job #{job.pk}." if job.is_active else f"Job #{job.pk} cancelled."
+    )
+    return _after_action(request, job)
+
+
+@require_POST
+def job_resume(request, job_id: int):
+    try:
+        job = services.resume_training_job(job_id, request.user)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        return _after_action(request, _job_or_404(job_id))
+    messages.success(request, f"Job #{job.pk} resumes job #{job_id} from step {job.current_step}.")
+    return _after_action(request, job)
+
+
+def history(request):
+    """All finished jobs with their final metrics, sortable; pick several to overlay their loss curves."""
+    sort = request.GET.get("sort", "finished")
+    try:
+        jobs = queries.filter_jobs(status="finished", sort=sort)
+    except ServiceError:
+        sort, jobs = "finished", queries.filter_jobs(status="finished", sort="finished")
+    columns = [
+        ("name", "Job"),
+        ("eval_loss", "Eval loss"),
+        ("train_loss", "Train loss"),
+        ("perplexity", "Perplexity"),
+        ("tokens_per_second", "Tokens/s"),
+        ("finished", "Finished"),
+    ]
+    context = {
+        "jobs": jobs[:500],
+        "sort": sort,
+        "columns": columns,
+        "metrics_url_template": metrics_url(0).replace("/0/", "/{id}/"),
+    }
+    return render(request, "training/history.html", context)
+
+
+def adapters(request):
+    filters = {k: request.GET.get(k) or None for k in ("adapter_type", "name", "base_model")}
+    rows = queries.filter_adapters(**filters)
+    context = {
+        "adapters": rows[:500],
+        "filters": filters,
+        "adapter_types": AdapterType.choices,
+        "base_models": BaseModel.objects.filter(adapters__isnull=False).distinct(),
+    }
+    return render(request, "training/adapters.html", context)
+
+
+def _adapter_or_404(adapter_id: int):
+    try:
+        return queries.get_adapter(adapter_id)
+    except NotFound as exc:
+        raise Http404(exc.message) from exc
+
+
+def adapter_detail(request, adapter_id: int):
+    adapter = _adapter_or_404(adapter_id)
+    lineage = []
+    job = adapter.source_job
+    while job is not None and len(lineage) < 20:
+        lineage.append(job)
+        job = job.resumed_from
+    siblings = adapter.__class__.objects.filter(name=adapter.name).exclude(pk=adapter.pk).order_by("-version")
+    context = {
+        "adapter": adapter,
+        "numbers": metric_numbers(adapter.metrics or {}),
+        "model_card": queries.model_card(adapter),
+        "lineage": lineage,
+        "siblings": siblings,
+        "metrics_url": metrics_url(adapter.source_job_id) if adapter.source_job_id else "",
+    }
+    return render(request, "training/adapter_detail.html", context)
+
+
+def adapter_download(request, adapter_id: int):
+    adapter = _adapter_or_404(adapter_id)
+    try:
+        archive = queries.adapter_zip(adapter)
+    except NotFound as exc:
+        raise Http404(exc.message) from exc
+    return FileResponse(archive, as_attachment=True, filename=f"{adapter.name}-v{adapter.version}.zip")
