@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,60 +14,176 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='DataSource',
+            name="DataSource",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=120, unique=True)),
-                ('retailer', models.SlugField(blank=True, help_text='Retailer slug, e.g. retailer_alpha.', max_length=60)),
-                ('kind', models.CharField(choices=[('events', 'Retailer events'), ('catalog', 'SKU catalog'), ('priors', 'Uplift priors'), ('metrics', 'Performance metrics'), ('other', 'Other')], default='events', max_length=20)),
-                ('file_format', models.CharField(choices=[('csv', 'CSV'), ('jsonl', 'JSON lines'), ('parquet', 'Parquet')], max_length=10)),
-                ('path', models.CharField(help_text='Relative to the data root, under sources/.', max_length=500)),
-                ('description', models.TextField(blank=True)),
-                ('size_bytes', models.BigIntegerField(default=0)),
-                ('row_count', models.BigIntegerField(blank=True, null=True)),
-                ('columns', models.JSONField(blank=True, default=list, help_text='[[name, DuckDB type], …] as last described.')),
-                ('file_mtime', models.FloatField(blank=True, null=True)),
-                ('time_column', models.CharField(blank=True, max_length=255)),
-                ('time_format', models.CharField(choices=[('iso', 'ISO text (offset kept, else the time zone)'), ('epoch_s', 'Epoch seconds'), ('epoch_ms', 'Epoch milliseconds'), ('date', 'Date only')], default='iso', max_length=10)),
-                ('time_zone', models.CharField(default='UTC', help_text='Zone of times written without an offset.', max_length=64)),
-                ('retailer_column', models.CharField(blank=True, max_length=255)),
-                ('type_column', models.CharField(blank=True, max_length=255)),
-                ('is_demo', models.BooleanField(default=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=120, unique=True)),
+                (
+                    "retailer",
+                    models.SlugField(
+                        blank=True, help_text="Retailer slug, e.g. retailer_alpha.", max_length=60
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("events", "Retailer events"),
+                            ("catalog", "SKU catalog"),
+                            ("priors", "Uplift priors"),
+                            ("metrics", "Performance metrics"),
+                            ("other", "Other"),
+                        ],
+                        default="events",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "file_format",
+                    models.CharField(
+                        choices=[("csv", "CSV"), ("jsonl", "JSON lines"), ("parquet", "Parquet")],
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "path",
+                    models.CharField(help_text="Relative to the data root, under sources/.", max_length=500),
+                ),
+                ("description", models.TextField(blank=True)),
+                ("size_bytes", models.BigIntegerField(default=0)),
+                ("row_count", models.BigIntegerField(blank=True, null=True)),
+                (
+                    "columns",
+                    models.JSONField(
+                        blank=True, default=list, help_text="[[name, DuckDB type], …] as last described."
+                    ),
+                ),
+                ("file_mtime", models.FloatField(blank=True, null=True)),
+                ("time_column", models.CharField(blank=True, max_length=255)),
+                (
+                    "time_format",
+                    models.CharField(
+                        choices=[
+                            ("iso", "ISO text (offset kept, else the time zone)"),
+                            ("epoch_s", "Epoch seconds"),
+                            ("epoch_ms", "Epoch milliseconds"),
+                            ("date", "Date only"),
+                        ],
+                        default="iso",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "time_zone",
+                    models.CharField(
+                        default="UTC", help_text="Zone of times written without an offset.", max_length=64
+                    ),
+                ),
+                ("retailer_column", models.CharField(blank=True, max_length=255)),
+                ("type_column", models.CharField(blank=True, max_length=255)),
+                ("is_demo", models.BooleanField(default=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='SchemaMapping',
+            name="SchemaMapping",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=120)),
-                ('retailer', models.SlugField(max_length=60)),
-                ('target_schema', models.CharField(default='rmis.ad_event', max_length=60)),
-                ('target_version', models.PositiveIntegerField(default=1)),
-                ('version', models.PositiveIntegerField()),
-                ('status', models.CharField(choices=[('draft', 'Draft'), ('active', 'Active'), ('deprecated', 'Deprecated')], db_index=True, default='draft', max_length=12)),
-                ('rules', models.JSONField(blank=True, default=list)),
-                ('notes', models.TextField(blank=True)),
-                ('validation', models.JSONField(blank=True, default=dict)),
-                ('validation_status', models.CharField(blank=True, help_text='ok / warn / error after the last validation.', max_length=8)),
-                ('validated_at', models.DateTimeField(blank=True, null=True)),
-                ('coverage_pct', models.FloatField(default=0)),
-                ('required_coverage_pct', models.FloatField(default=0)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('activated_at', models.DateTimeField(blank=True, null=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('parent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='children', to='datasets_app.schemamapping')),
-                ('source', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='mappings', to='datasets_app.datasource')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=120)),
+                ("retailer", models.SlugField(max_length=60)),
+                ("target_schema", models.CharField(default="rmis.ad_event", max_length=60)),
+                ("target_version", models.PositiveIntegerField(default=1)),
+                ("version", models.PositiveIntegerField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("draft", "Draft"), ("active", "Active"), ("deprecated", "Deprecated")],
+                        db_index=True,
+                        default="draft",
+                        max_length=12,
+                    ),
+                ),
+                ("rules", models.JSONField(blank=True, default=list)),
+                ("notes", models.TextField(blank=True)),
+                ("validation", models.JSONField(blank=True, default=dict)),
+                (
+                    "validation_status",
+                    models.CharField(
+                        blank=True, help_text="ok / warn / error after the last validation.", max_length=8
+                    ),
+                ),
+                ("validated_at", models.DateTimeField(blank=True, null=True)),
+                ("coverage_pct", models.FloatField(default=0)),
+                ("required_coverage_pct", models.FloatField(default=0)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("activated_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "parent",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="children",
+                        to="datasets_app.schemamapping",
+                    ),
+                ),
+                (
+                    "source",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="mappings",
+                        to="datasets_app.datasource",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['retailer', 'name', '-version'],
-                'constraints': [models.UniqueConstraint(fields=('retailer', 'source', 'target_schema', 'target_version', 'version'), name='mapping_version_unique'), models.UniqueConstraint(condition=models.Q(('status', 'active')), fields=('retailer', 'source', 'target_schema', 'target_version'), name='one_active_mapping_per_key')],
+                "ordering": ["retailer", "name", "-version"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("retailer", "source", "target_schema", "target_version", "version"),
+                        name="mapping_version_unique",
+                    ),
+                    models.UniqueConstraint(
+                        condition=models.Q(("status", "active")),
+                        fields=("retailer", "source", "target_schema", "target_version"),
+                        name="one_active_mapping_per_key",
+                    ),
+                ],
             },
         ),
     ]

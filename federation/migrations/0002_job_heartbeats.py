@@ -4,25 +4,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('federation', '0001_initial'),
+        ("federation", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='abtest',
-            name='heartbeat_at',
+            model_name="abtest",
+            name="heartbeat_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='abtest',
-            name='worker',
+            model_name="abtest",
+            name="worker",
             field=models.CharField(blank=True, max_length=200),
         ),
         migrations.AddField(
-            model_name='inferencerun',
-            name='heartbeat_at',
+            model_name="inferencerun",
+            name="heartbeat_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
     ]

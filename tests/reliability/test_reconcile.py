@@ -181,6 +181,8 @@ def test_monitor_host_reconciles_on_its_clock(world, settings):
     settings.RMN_HEARTBEAT_STALE_SECONDS = 30
     old = timezone.now() - timedelta(minutes=10)
     run = _runs(world, status="running", started_at=old, heartbeat_at=old, worker="gpu-z:9")
-    call_command("monitor_host", "--host", "mon-a", "--once", "--interval", "0.1", "--no-alerts", stdout=StringIO())
+    call_command(
+        "monitor_host", "--host", "mon-a", "--once", "--interval", "0.1", "--no-alerts", stdout=StringIO()
+    )
     run.refresh_from_db()
     assert run.status == "failed" and run.error.startswith(LOST)
