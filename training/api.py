@@ -251,6 +251,13 @@ def get_adapter(request, adapter_id: int):
     return queries.get_adapter(adapter_id)
 
 
+@adapters_router.delete("/{adapter_id}", response={204: None, **ERRORS})
+def delete_adapter(request, adapter_id: int):
+    """Staff only; refused (409) while a federation uses the adapter."""
+    services.delete_adapter(adapter_id, request.user)
+    return Status(204, None)
+
+
 @adapters_router.get("/{adapter_id}/download", response={200: None, **ERRORS})
 def download_adapter(request, adapter_id: int):
     """The adapter folder (PEFT files + model card) as a zip."""

@@ -355,6 +355,30 @@ def resume_training_job(job_id: int | str, user=None) -> TrainingJob:
     return job
 
 
+def delete_adapter(adapter_id: int | str, user) -> None:
+    """Staff only. The row goes now, its folder when the transaction commits; refused while a federation uses it."""
+    import shutil
+
+    from django.db.models import ProtectedError
+
+    from training.queries import get_adapter
+
+    if not getattr(user, "is_staff", False):
+        raise Forbidden("Only staff can delete adapters.")
+    adapter = get_adapter(adapter_id)
+    folder, label = adapter.abs_path(), adapter.label
+    try:
+        with transaction.atomic():
+            audit.record(
+                user, "adapter.delete", adapter, f"Deleted {label} ({adapter.path})", sha256=adapter.sha256
+            )
+            adapter.delete()
+            transaction.on_commit(lambda: shutil.rmtree(folder, ignore_errors=True))
+    except ProtectedError as exc:
+        users = sorted({str(getattr(o, "federation", o)) for o in exc.protected_objects})
+        raise Conflict(f"{label} is part of federation(s) {', '.join(users)}: delete those first.") from None
+
+
 def clone_as_form_data(job_id: int | str) -> dict[str, Any]:
     """The fields of a job, for the Start Training form to start a new one like it."""
     job = get_job(job_id)

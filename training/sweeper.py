@@ -3,62 +3,58 @@
 from __future__ import annotations
 
 import logging
-import os
-import socket
-from pathlib import Path
 
 from django.conf import settings
 from django.utils import timezone
 
 from rmnconsole.paths import relative_to_root
+from rmnconsole.reconcile import LOST, process_gone
 from training.models import TrainingJob
 from training.runtime import cancel_grace_seconds, existing_checkpoint, training_redis
 
 log = logging.getLogger(__name__)
 
 
-def _worker_is_gone(job: TrainingJob) -> bool:
-    """Same host and its process is gone: no need to wait for the heartbeat to go stale."""
-    host, _, pid = job.worker_host.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    try:  # a killed work horse whose parent died too can linger as a zombie until init reaps it
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state in ("Z", "X")
+def silent_reason(job: TrainingJob, now=None) -> str:
+    """Why a running job's worker is certainly gone ("" when there is no such evidence).
+
+    Its process on this host died (no need to wait), or its heartbeat is older than RMN_HEARTBEAT_STALE_SECONDS."""
+    now = now or timezone.now()
+    beat = job.heartbeat_at or job.started_at or job.created_at
+    stale_after = timezone.timedelta(seconds=settings.RMN_HEARTBEAT_STALE_SECONDS)
+    if (now - beat) > stale_after or process_gone(job.worker_host):
+        return f"the worker stopped responding (last heartbeat {beat:%Y-%m-%d %H:%M:%S} UTC on {job.worker_host or '?'})"
+    return ""
+
+
+def end_lost_job(job: TrainingJob, reason: str) -> bool:
+    """Compare-and-set a running job whose worker is gone to failed (cancelled if a cancel was asked for),
+    keeping its newest checkpoint so that "resume" continues from it."""
+    checkpoint = existing_checkpoint(job)
+    if checkpoint:
+        reason += f"; resume continues from step {checkpoint.name.rsplit('-', 1)[-1]}"
+    end_status = TrainingJob.Status.CANCELLED if job.cancel_requested else TrainingJob.Status.FAILED
+    return job.transition(
+        TrainingJob.Status.RUNNING,
+        end_status,
+        finished_at=timezone.now(),
+        status_reason=reason,
+        last_checkpoint=relative_to_root(checkpoint) if checkpoint else job.last_checkpoint,
+        eta_seconds=None,
+    )
 
 
 def sweep_training_jobs(job_ids: list[int] | None = None) -> dict[str, int]:
     """End running jobs whose worker died (stale heartbeat or gone process); hard-stop cancels past their grace."""
     now = timezone.now()
-    stale_after = timezone.timedelta(seconds=settings.RMN_HEARTBEAT_STALE_SECONDS)
     running = TrainingJob.objects.filter(status=TrainingJob.Status.RUNNING)
     if job_ids is not None:
         running = running.filter(pk__in=job_ids)
     counts = {"dead": 0, "hard_stopped": 0}
     for job in running:
-        beat = job.heartbeat_at or job.started_at or job.created_at
-        if (now - beat) > stale_after or _worker_is_gone(job):
-            checkpoint = existing_checkpoint(job)
-            reason = f"The worker stopped responding (last heartbeat {beat:%Y-%m-%d %H:%M:%S} UTC on {job.worker_host or '?'})"
-            if checkpoint:
-                reason += f"; resume continues from step {checkpoint.name.rsplit('-', 1)[-1]}"
-            end_status = TrainingJob.Status.CANCELLED if job.cancel_requested else TrainingJob.Status.FAILED
-            if job.transition(
-                TrainingJob.Status.RUNNING,
-                end_status,
-                finished_at=now,
-                status_reason=reason,
-                last_checkpoint=relative_to_root(checkpoint) if checkpoint else job.last_checkpoint,
-            ):
-                counts["dead"] += 1
+        why = silent_reason(job, now)
+        if why:
+            counts["dead"] += end_lost_job(job, f"{LOST}: {why}")
             continue
         overdue = (
             job.cancel_requested_at

@@ -6,6 +6,8 @@ import gc
 import logging
 import os
 import socket
+import time
+import traceback
 import uuid
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from django.db import IntegrityError, close_old_connections, connection, transac
 from django.utils import timezone
 
 from rmnconsole.paths import ADAPTERS, data_dir, data_root, relative_to_root, resolve_inside
+from rmnconsole.reconcile import LOST
 from training.engine.checkpoints import latest_checkpoint
 from training.engine.config import build_config
 from training.engine.errors import Failure, classify
@@ -23,6 +26,7 @@ from training.engine.runner import TrainingResult, TrainingRun, run_training
 from training.models import Adapter, TrainingJob
 from training.runtime import CANCEL_KEY, checkpoint_dir, training_redis
 from training.scaleout import record_peak
+from training.sweeper import end_lost_job
 from training.worker_sync import JobSync, append_log
 
 log = logging.getLogger(__name__)
@@ -92,6 +96,7 @@ def run_training_job(job_id: int) -> str:
         )
     except BaseException as exc:  # every way out must leave the row in a final state
         sync.finish()
+        _reconnect_database()
         record_peak(job.pk)
         failure = classify(
             exc, batch_size=cfg.batch_size if cfg else None, quantization=cfg.quantization if cfg else None
@@ -103,6 +108,7 @@ def run_training_job(job_id: int) -> str:
             raise
         return "failed"
     sync.finish()
+    _reconnect_database()
     record_peak(job.pk)
     _clear_cancel_key(job.pk)
     if result.outcome == "cancelled":
@@ -110,6 +116,20 @@ def run_training_job(job_id: int) -> str:
         remove_quietly(staging)
         return "cancelled"
     return _finish_completed(job, result, staging)
+
+
+def _reconnect_database(attempts: int = 8, first_wait: float = 0.5) -> None:
+    """Before the final writes: training may have outlived the connection (a database restart, a dropped
+    backend). Close it and wait, with backoff, until the database answers again — the final state must land."""
+    for attempt in range(attempts):
+        close_old_connections()
+        connection.close()
+        try:
+            connection.ensure_connection()
+            return
+        except Exception as exc:
+            log.warning("database unavailable before the final write (%s); retrying", exc)
+            time.sleep(first_wait * 2**attempt)
 
 
 def _record_device(job_id: int, device) -> None:
@@ -180,9 +200,9 @@ def _finish_completed(job: TrainingJob, result: TrainingResult, staging: Path) -
             device=result.device,
             job_id=job.pk,
         )
-        info = prepare_adapter(staging, card)
         destination = store / f"v{version}"
         try:
+            info = prepare_adapter(staging, card)
             with transaction.atomic():
                 adapter = Adapter.objects.create(
                     adapter_type=job.adapter_type,
@@ -219,6 +239,12 @@ def _finish_completed(job: TrainingJob, result: TrainingResult, staging: Path) -
             return "discarded"
         except (IntegrityError, FileExistsError):
             continue  # another job took this version a moment ago: take the next one
+        except OSError as exc:  # disk full, read-only or unreachable store: the transaction rolled back
+            remove_quietly(staging)
+            _finish_failed(
+                job, Failure("storage", f"Could not store the adapter: {exc}", traceback.format_exc())
+            )
+            return "failed"
         append_log(job.pk, f"adapter {adapter.label} saved to {adapter.path} ({info.size_bytes} bytes)")
         return "completed"
     _finish_failed(
@@ -254,6 +280,7 @@ def on_rq_job_stopped(rq_job, connection_, *args) -> None:
 
 
 def _record_stopped(rq_job) -> None:
+    close_old_connections()  # the parent worker's connection may have been idle (or dropped) for hours
     job_id = _job_id_of(rq_job)
     job = TrainingJob.objects.filter(pk=job_id).first() if job_id else None
     if job is None or job.status != RUNNING:
@@ -278,9 +305,16 @@ def on_rq_job_failed(rq_job, connection_, exc_type=None, exc_value=None, tb=None
 
 
 def _record_failed(rq_job, exc_type, exc_value) -> None:
+    from rq.exceptions import AbandonedJobError
+
+    close_old_connections()  # the parent worker's connection may have been idle (or dropped) for hours
     job_id = _job_id_of(rq_job)
     job = TrainingJob.objects.filter(pk=job_id).first() if job_id else None
     if job is None or job.status != RUNNING:
+        return
+    if isinstance(exc_type, type) and issubclass(exc_type, AbandonedJobError):
+        # RQ's registry cleanup found the job "started" with no worker left to finish it.
+        end_lost_job(job, f"{LOST}: RQ found the job abandoned (its worker stopped beating)")
         return
     reason = f"The worker reported a failure: {getattr(exc_type, '__name__', exc_type)}: {exc_value}"
     job.transition(

@@ -16,4 +16,5 @@ urlpatterns = [
     path("adapters/", views.adapters, name="adapters"),
     path("adapters/<int:adapter_id>/", views.adapter_detail, name="adapter_detail"),
     path("adapters/<int:adapter_id>/download/", views.adapter_download, name="adapter_download"),
+    path("adapters/<int:adapter_id>/delete/", views.adapter_delete, name="adapter_delete"),
 ]

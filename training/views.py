@@ -254,6 +254,19 @@ def adapter_detail(request, adapter_id: int):
     return render(request, "training/adapter_detail.html", context)
 
 
+@require_POST
+def adapter_delete(request, adapter_id: int):
+    """Staff only (the service says so); back to the registry, or to the adapter with the reason it stays."""
+    adapter = _adapter_or_404(adapter_id)
+    try:
+        services.delete_adapter(adapter.pk, request.user)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        return redirect("training:adapter_detail", adapter_id=adapter.pk)
+    messages.success(request, f"Deleted {adapter.label}.")
+    return redirect("training:adapters")
+
+
 def adapter_download(request, adapter_id: int):
     adapter = _adapter_or_404(adapter_id)
     try:

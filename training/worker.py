@@ -15,6 +15,8 @@ import time
 
 from rq.worker import Worker
 
+from rmnconsole.workers import ReconcilingMixin
+
 log = logging.getLogger(__name__)
 
 
@@ -31,7 +33,9 @@ def preload_training_stack() -> float:
     return time.perf_counter() - started
 
 
-class TrainingWorker(Worker):
+class TrainingWorker(ReconcilingMixin, Worker):
+    """Preloads the ML stack, and reconciles the job tables with Redis when it starts (rmnconsole.reconcile)."""
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         seconds = preload_training_stack()

@@ -101,8 +101,7 @@ class JobSync(threading.Thread):
                     break
                 try:
                     if item is not None:
-                        if not write_progress(self.job_id, item):
-                            self.lost.set()
+                        self._write(item)
                         last_beat = time.monotonic()
                     self._watch_redis()
                     if time.monotonic() - last_beat >= self.heartbeat_every:
@@ -110,8 +109,29 @@ class JobSync(threading.Thread):
                         last_beat = time.monotonic()
                 except Exception:  # a DB or Redis blip must not end the sync: training goes on
                     log.exception("training job %s: progress sync failed once", self.job_id)
+                    connection.close()  # a dropped connection stays broken: the next write opens a new one
         finally:
             connection.close()
+
+    def _write(self, item: Progress) -> None:
+        """One progress write, retried once on a fresh connection; then dropped with a log line."""
+        for attempt in (1, 2):
+            try:
+                if not write_progress(self.job_id, item):
+                    self.lost.set()
+                return
+            except Exception as exc:
+                connection.close()
+                if attempt == 2:
+                    log.warning(
+                        "training job %s: progress write failed once more, step %s dropped: %s",
+                        self.job_id, item.step, exc,
+                    )  # fmt: skip
+                    return
+                log.warning(
+                    "training job %s: progress write failed once (%s); retrying on a new connection",
+                    self.job_id, exc,
+                )  # fmt: skip
 
     def _watch_redis(self) -> None:
         if self.redis is None or self.cancel.is_set():

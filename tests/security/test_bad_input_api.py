@@ -637,6 +637,7 @@ CASES = [
     Case("job-cancel-unknown", "post", "/api/training/jobs/987654/cancel", status=(404,)),
     Case("adapter-unknown", "get", "/api/adapters/987654", status=(404,)),
     Case("adapter-download-unknown", "get", "/api/adapters/987654/download", status=(404,)),
+    Case("adapter-delete-unknown", "delete", "/api/adapters/987654", status=(404,), staff=True),
     Case("adapters-bad-type", "get", "/api/adapters?adapter_type=root", status=(422,)),
     # --- monitoring -------------------------------------------------------------------------------------
     Case("samples-bad-since", "get", "/api/monitoring/samples?since=forever", detail="since"),

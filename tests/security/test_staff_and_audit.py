@@ -55,6 +55,15 @@ DESTRUCTIVE = [
         "federation.delete",
     ),
     Destructive(
+        "delete-adapter",
+        ("delete", "/api/adapters/{adapter}"),
+        "/training/adapters/{adapter}/delete/",
+        lambda w: (
+            not type(w.adapter).objects.filter(pk=w.adapter.pk).exists() and not w.adapter.abs_path().exists()
+        ),
+        "adapter.delete",
+    ),
+    Destructive(
         "clear-model-cache",
         ("post", "/api/inference/cache/clear"),
         "/federation/cache/clear/",
@@ -89,10 +98,11 @@ def test_non_staff_gets_403_and_nothing_changes(case, client, world, user):
 
 
 @pytest.mark.parametrize("case", DESTRUCTIVE, ids=lambda c: c.id)
-def test_staff_can_and_it_is_audited(case, client, world, staff_user):
+def test_staff_can_and_it_is_audited(case, client, world, staff_user, django_capture_on_commit_callbacks):
     method, api_path, _page = _prepare(case, world)
     _, raw = ApiToken.issue(staff_user)
-    response = getattr(client, method)(api_path, HTTP_AUTHORIZATION=f"Bearer {raw}")
+    with django_capture_on_commit_callbacks(execute=True):  # files go when the delete commits
+        response = getattr(client, method)(api_path, HTTP_AUTHORIZATION=f"Bearer {raw}")
     assert response.status_code in (200, 204), response.content
     assert case.gone(world)
     event = AuditEvent.objects.get(action=case.action)
@@ -100,13 +110,39 @@ def test_staff_can_and_it_is_audited(case, client, world, staff_user):
 
 
 @pytest.mark.parametrize("case", DESTRUCTIVE, ids=lambda c: c.id)
-def test_staff_page_form_works_too(case, client, world, staff_user):
+def test_staff_page_form_works_too(case, client, world, staff_user, django_capture_on_commit_callbacks):
     _method, _api, page = _prepare(case, world)
     client.force_login(staff_user)
-    response = client.post(page, case.form or {})
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(page, case.form or {})
     assert response.status_code == 302
     assert case.gone(world), [m.message for m in get_messages(response.wsgi_request)]
     assert AuditEvent.objects.filter(action=case.action, actor=staff_user).count() == 1
+
+
+def test_adapter_in_a_federation_cannot_be_deleted(client, world, staff_user):
+    _, raw = ApiToken.issue(staff_user)
+    adapter = world.federation.members.get().adapter
+    response = client.delete(f"/api/adapters/{adapter.pk}", HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert response.status_code == 409 and "world-fed" in response.json()["detail"]
+    assert adapter.abs_path().is_dir() and type(adapter).objects.filter(pk=adapter.pk).exists()
+    assert not AuditEvent.objects.filter(action="adapter.delete").exists()
+
+
+def test_training_cancel_needs_staff_or_the_creator(client, world, django_user_model):
+    from training.services import cancel_training_job
+
+    job = world.job
+    type(job).objects.filter(pk=job.pk).update(status="queued")
+    other = django_user_model.objects.create_user("outsider", password="outsider-pass-1")
+    _, raw = ApiToken.issue(other)
+    response = client.post(f"/api/training/jobs/{job.pk}/cancel", HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert response.status_code == 403
+    job.refresh_from_db()
+    assert job.status == "queued"
+    cancel_training_job(job.pk, world.user)
+    event = AuditEvent.objects.get(action="training.cancel")
+    assert event.actor == world.user and event.object_id == str(job.pk)
 
 
 def test_start_cancel_activate_are_audited_across_apps(world, user, staff_user):
@@ -130,9 +166,16 @@ def test_start_cancel_activate_are_audited_across_apps(world, user, staff_user):
         federation=fed, federation_version=fed.version, total_steps=5, learning_rate=1e-3
     )
     cancel_gate_training(gated, user)
+    from training.services import submit_training_job
+
+    submit_training_job(
+        adapter_type="retailer", adapter_name="audited", base_model=world.base, dataset=world.dataset.pk,
+        quality_override=True, config={"max_steps": 2}, user=user,
+    )  # fmt: skip
     actions = dict(AuditEvent.objects.values_list("action", "actor__username"))
     for action, actor in {
         "dataset.register": "analyst",
+        "training.start": "analyst",
         "mapping.activate": "lead",
         "federation.create": "analyst",
         "federation.infer": "analyst",
