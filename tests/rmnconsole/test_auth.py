@@ -105,3 +105,12 @@ def test_nul_bytes_are_refused_everywhere(client_logged_in, api_headers):
         "/api/me", data='{"name": "a\\u0000"}', content_type="application/json", **api_headers
     )
     assert response.status_code == 400
+
+
+def test_malformed_multipart_to_the_api_answers_json(client, api_headers):
+    body = b"--xyz\r\n[not a part]--xyz--\r\n"
+    response = client.post(
+        "/api/datasets", data=body, content_type="multipart/form-data; boundary=xyz", **api_headers
+    )
+    assert 400 <= response.status_code < 500
+    assert response["Content-Type"].startswith("application/json") and "detail" in response.json()

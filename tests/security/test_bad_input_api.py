@@ -638,6 +638,13 @@ CASES = [
     Case("adapter-unknown", "get", "/api/adapters/987654", status=(404,)),
     Case("adapter-download-unknown", "get", "/api/adapters/987654/download", status=(404,)),
     Case("adapter-delete-unknown", "delete", "/api/adapters/987654", status=(404,), staff=True),
+    Case(
+        "adapters-repeated-param",
+        "get",
+        "/api/adapters?base_model=a&base_model=b",
+        status=(422,),
+        detail="more than once",
+    ),
     Case("adapters-bad-type", "get", "/api/adapters?adapter_type=root", status=(422,)),
     # --- monitoring -------------------------------------------------------------------------------------
     Case("samples-bad-since", "get", "/api/monitoring/samples?since=forever", detail="since"),
