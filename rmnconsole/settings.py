@@ -93,6 +93,9 @@ RQ_QUEUES = {
     for name in ("training", "inference", "default")
 }
 RQ_SHOW_ADMIN_LINK = True
+# Plain `rqworker` processes reconcile the database with Redis when they start.
+RQ = {"WORKER_CLASS": "rmnconsole.workers.ReconcilingWorker"}
+RMN_RECONCILE_SECONDS = envint("RMN_RECONCILE_SECONDS", 20, minimum=5)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -59,6 +59,7 @@ def test_sigkill_mid_run_ends_worker_lost_then_a_new_worker_serves(world, rq_wor
     InferenceRun.objects.filter(pk=long_run.pk).update(worker="gpu-elsewhere:4242")
     _wait(lambda: reconcile_all() and _status(long_run) != "running", 120, what="the sweep to end the run")
     assert time.monotonic() - killed_at < 120
+    print(f"worker lost recorded {time.monotonic() - killed_at:.1f} s after the SIGKILL")  # shown with -s
     long_run.refresh_from_db()
     assert long_run.status == "failed"
     assert long_run.error.startswith(LOST) and "no heartbeat since" in long_run.error

@@ -30,7 +30,8 @@ QUICK = {
     "lora_r": 4,
     "lora_alpha": 8,
 }
-LONG = {**QUICK, "max_steps": 160, "checkpoint_steps": 5}
+# About 5 s of training at batch 16 on this CPU: long enough for a fault to land mid-run.
+LONG = {**QUICK, "max_steps": 200, "batch_size": 16, "checkpoint_steps": 5}
 
 
 def _job(pk: int):
@@ -67,6 +68,7 @@ def test_sigkill_mid_training_ends_worker_lost_and_resume_continues(
         "checkpoints",
         proc=proc,
     )
+    assert running.status == "running" and running.current_step < LONG["max_steps"], "make the job longer"
     horse = int(running.worker_host.rsplit(":", 1)[1])
     os.kill(horse, signal.SIGKILL)
     os.kill(proc.pid, signal.SIGKILL)
@@ -82,6 +84,7 @@ def test_sigkill_mid_training_ends_worker_lost_and_resume_continues(
         timeout=120,
     )
     assert time.monotonic() - killed < 120
+    print(f"worker lost recorded {time.monotonic() - killed:.1f} s after the SIGKILL")  # shown with -s
     assert final.status == "failed", final.status_reason
     assert final.status_reason.startswith(LOST), final.status_reason
     checkpoint = existing_checkpoint(final)
@@ -184,23 +187,26 @@ def test_read_only_adapter_store_fails_the_job_with_that_reason(tiny_base_models
 def test_database_drops_the_workers_connections_mid_training(tiny_base_models, data_root, user, rq_worker):
     from training.models import Adapter
 
-    job = _submit(data_root, user, "blip_v1", {**LONG, "max_steps": 60, "checkpoint_steps": 1000})
+    steps = 400  # about 10 s of training at batch 16: the faults land in the middle of it
+    config = {**LONG, "max_steps": steps, "batch_size": 16, "checkpoint_steps": 1000}
+    job = _submit(data_root, user, "blip_v1", config)
     proc = rq_worker.start("training")
-    wait_for(lambda: _job(job.pk).current_step >= 5, "training to start", proc=proc)
-    terminated = 0
+    wait_for(lambda: _job(job.pk).current_step >= 1, "training to start", proc=proc)
+    dropped = []
     for _ in range(2):  # twice, a second apart: the worker must reconnect each time
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity "
                 "WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )
-            terminated += sum(1 for (ok,) in cursor.fetchall() if ok)
+            dropped += [pid for pid, ok in cursor.fetchall() if ok]
         time.sleep(1.0)
-    assert terminated >= 1, "the worker held no connection to drop"
+    assert _job(job.pk).current_step < steps, "training ended before the fault: make it longer"
+    assert dropped, "the worker held no connection to drop"
     final = wait_for(lambda: (j := _job(job.pk)).status != "running" and j, "the job to end", proc=proc)
     assert final.status == "completed", (final.status_reason, worker_log(proc))
-    assert final.current_step == 60 and final.final_metrics.get("train_loss") is not None
+    assert final.current_step == steps and final.final_metrics.get("train_loss") is not None
     assert Adapter.objects.filter(source_job=final).count() == 1
     assert "failed once" in worker_log(proc) + final.log, "the dropped write was logged"
-    late = final.metrics.filter(step__gt=40).exclude(loss=None).count()
+    late = final.metrics.filter(step__gt=steps - 40).exclude(loss=None).count()
     assert late > 0, "progress writes resumed after the connection came back"

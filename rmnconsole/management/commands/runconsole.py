@@ -56,7 +56,7 @@ class Command(BaseCommand):
                     "rqworker",
                     "inference",
                     "--worker-class",
-                    "rq.worker.SimpleWorker",
+                    "rmnconsole.workers.ReconcilingSimpleWorker",
                     "--name",
                     f"inference-{os.getpid()}",
                 ],
