@@ -1,23 +1,3 @@
 """Fixtures of the fault tests: the security tests' lazily built world (objects of every app)."""
 
-from __future__ import annotations
-
-import pytest
-
-from tests.security.world import World, lora_folder
-
-
-@pytest.fixture(scope="session")
-def world_lora(tiny_models, tmp_path_factory):
-    return lora_folder(tiny_models["tiny-llama"], tmp_path_factory.mktemp("world-lora") / "lora")
-
-
-@pytest.fixture
-def world(data_root, user, staff_user, request) -> World:
-    return World(data_root, user, staff_user, fixture=request.getfixturevalue)
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    """Every test here creates users; the production hasher's deliberate slowness is not under test."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+from tests.security.conftest import _fast_password_hashing, world, world_lora  # noqa: F401
