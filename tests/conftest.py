@@ -158,9 +158,13 @@ class WorkerFactory:
 
     def start(self, *queues: str, simple: bool = False, name: str | None = None) -> subprocess.Popen:
         """Start a long-running real worker; it is stopped at the end of the test."""
+        return self.start_command(self._args(queues, False, simple, name))
+
+    def start_command(self, args: list[str]) -> subprocess.Popen:
+        """Start any long-running worker command (e.g. `manage.py training_worker …`), stopped with the test."""
         log = open(self.tmp_path / f"worker-{len(self.procs)}.log", "w")  # noqa: SIM115 - closed with the process
         proc = subprocess.Popen(
-            self._args(queues, False, simple, name),
+            args,
             env=worker_env(self.settings),
             cwd=REPO,
             stdout=log,

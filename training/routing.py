@@ -1,12 +1,14 @@
 """Route training jobs to workers that can run them, with RQ queues named by capability.
 
-A worker listens on every queue whose requirement it meets (`training` for jobs any worker can run, and
-`training.g{gpus}.m{GiB}` for GPU jobs); a job goes to exactly one queue, so only a capable worker picks it up.
+A worker listens on every queue whose requirement it meets (`training` for jobs any worker can run,
+`training.g{gpus}.m{GiB}` for GPU jobs, and the same with `.bnb` for 4/8-bit GPU jobs, which need bitsandbytes'
+CUDA kernels); a job goes to exactly one queue, so only a capable worker picks it up.
 Who is online comes from RQ's own worker registry, so there is no second bookkeeping to drift.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 from dataclasses import asdict, dataclass, field
@@ -16,19 +18,22 @@ from rmnconsole.queues import TRAINING
 GIB = 1024**3
 GPU_COUNTS = (1, 2, 4, 8)
 MEMORY_BUCKETS_GIB = (0, 8, 16, 24, 40, 48, 80, 141)
-_GPU_QUEUE = re.compile(r"^training\.g(\d+)\.m(\d+)$")
+_GPU_QUEUE = re.compile(r"^training\.g(\d+)\.m(\d+)(\.bnb)?$")
+BNB = ".bnb"
 
 
 @dataclass(frozen=True)
 class Requirements:
     gpus: int = 0
     min_gpu_memory_gib: float = 0.0
+    bitsandbytes: bool = False  # 4/8-bit weights on a GPU
 
     def describe(self) -> str:
         if not self.gpus:
             return "any worker"
         memory = f" with ≥ {bucket_for(self.min_gpu_memory_gib)} GiB each" if self.min_gpu_memory_gib else ""
-        return f"a worker with {self.gpus} GPU{'s' if self.gpus > 1 else ''}{memory}"
+        bnb = " and bitsandbytes" if self.bitsandbytes else ""
+        return f"a worker with {self.gpus} GPU{'s' if self.gpus > 1 else ''}{memory}{bnb}"
 
 
 @dataclass
@@ -57,7 +62,7 @@ def queue_for(req: Requirements) -> str:
     if req.gpus <= 0:
         return TRAINING
     gpus = next((g for g in GPU_COUNTS if g >= req.gpus), req.gpus)
-    return f"{TRAINING}.g{gpus}.m{bucket_for(req.min_gpu_memory_gib)}"
+    return f"{TRAINING}.g{gpus}.m{bucket_for(req.min_gpu_memory_gib)}{BNB if req.bitsandbytes else ''}"
 
 
 def queues_for(cap: Capabilities) -> list[str]:
@@ -66,6 +71,8 @@ def queues_for(cap: Capabilities) -> list[str]:
     if cap.cuda and cap.gpu_count:
         for gpus in sorted((g for g in GPU_COUNTS if g <= cap.gpu_count), reverse=True):
             for bucket in sorted((b for b in MEMORY_BUCKETS_GIB if b <= cap.gpu_memory_gib), reverse=True):
+                if cap.bitsandbytes:
+                    names.append(f"{TRAINING}.g{gpus}.m{bucket}{BNB}")
                 names.append(f"{TRAINING}.g{gpus}.m{bucket}")
     names.append(TRAINING)
     return names
@@ -74,7 +81,11 @@ def queues_for(cap: Capabilities) -> list[str]:
 def parse_queue(name: str) -> Requirements | None:
     match = _GPU_QUEUE.match(name)
     if match:
-        return Requirements(gpus=int(match.group(1)), min_gpu_memory_gib=float(match.group(2)))
+        return Requirements(
+            gpus=int(match.group(1)),
+            min_gpu_memory_gib=float(match.group(2)),
+            bitsandbytes=bool(match.group(3)),
+        )
     return Requirements() if name == TRAINING else None
 
 
@@ -95,19 +106,38 @@ def detect_capabilities(nvml=None) -> Capabilities:
         cap.no_gpu_reason = f"no NVIDIA driver: {exc}"
         return cap
     try:
-        count = nvml.nvmlDeviceGetCount()
         memories = []
-        for index in range(count):
+        for index in range(nvml.nvmlDeviceGetCount()):
             handle = nvml.nvmlDeviceGetHandleByIndex(index)
+            if not _visible(index, handle, nvml):
+                continue
             name = nvml.nvmlDeviceGetName(handle)
             cap.gpu_names.append(name.decode() if isinstance(name, bytes) else name)
             memories.append(nvml.nvmlDeviceGetMemoryInfo(handle).total / GIB)
-        cap.gpu_count = count
+        cap.gpu_count = len(memories)
         cap.gpu_memory_gib = round(min(memories), 1) if memories else 0.0
-        cap.cuda = count > 0
+        cap.cuda = bool(memories)
+        if not memories:
+            cap.no_gpu_reason = "no GPU visible to this worker (CUDA_VISIBLE_DEVICES)"
     finally:
         nvml.nvmlShutdown()
     return cap
+
+
+def _visible(index: int, handle, nvml) -> bool:
+    """NVML sees every GPU of the host; CUDA (and so the job) only those in CUDA_VISIBLE_DEVICES (index or UUID)."""
+    allowed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if allowed is None:
+        return True
+    entries = [e.strip() for e in allowed.split(",") if e.strip()]
+    if str(index) in entries:
+        return True
+    uuids = [e for e in entries if e.startswith(("GPU-", "MIG-"))]
+    if not uuids:
+        return False
+    uuid = nvml.nvmlDeviceGetUUID(handle)
+    uuid = uuid.decode() if isinstance(uuid, bytes) else uuid
+    return any(uuid.startswith(e) for e in uuids)
 
 
 def online_queues(connection) -> dict[str, list[str]]:
@@ -145,7 +175,9 @@ def largest_online_gpu(connection) -> tuple[int, int]:
 
 def all_queue_names() -> list[str]:
     """Every capability queue name (used to register them with django-rq)."""
-    return [TRAINING] + [f"{TRAINING}.g{g}.m{m}" for g in GPU_COUNTS for m in MEMORY_BUCKETS_GIB]
+    return [TRAINING] + [
+        f"{TRAINING}.g{g}.m{m}{bnb}" for g in GPU_COUNTS for m in MEMORY_BUCKETS_GIB for bnb in ("", BNB)
+    ]
 
 
 def register_queues() -> None:

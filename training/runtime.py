@@ -12,6 +12,7 @@ from training.engine.checkpoints import latest_checkpoint
 from training.models import TrainingJob
 
 CANCEL_KEY = "rmn:training:cancel:{}"
+DDP_FOLDER = ".ddp"  # inside the job's checkpoint folder: the files a distributed run's ranks share
 
 
 def rq_job_id(job_id: int) -> str:
@@ -23,7 +24,7 @@ def checkpoint_dir(job_id: int) -> Path:
 
 
 def cancel_grace_seconds() -> float:
-    return float(getattr(settings, "RMN_TRAINING_CANCEL_GRACE_SECONDS", 60))
+    return settings.RMN_TRAINING_CANCEL_GRACE_SECONDS
 
 
 def training_redis():

@@ -10,6 +10,7 @@ from pathlib import Path
 from rmnconsole.errors import ServiceError
 from rmnconsole.paths import data_root
 from training.engine.memory import GIB, MemoryEstimate, ModelShape, estimate_training_memory
+from training.engine.process import peak_memory_bytes
 from training.models import BaseModel, TrainingJob
 from training.routing import (
     Requirements,
@@ -72,7 +73,8 @@ def route(model: BaseModel, training_type: str, config: dict) -> Routing:
     gpus = int(config.get("num_gpus") or 0)
     estimate = estimate_for(model, training_type, config, on_gpu=gpus > 0)
     min_gib = estimate.total / GIB / HEADROOM if (estimate and gpus) else 0.0
-    req = Requirements(gpus=gpus, min_gpu_memory_gib=round(min_gib, 2))
+    quantized = training_type == "qlora" or config.get("quantization", "none") != "none"
+    req = Requirements(gpus=gpus, min_gpu_memory_gib=round(min_gib, 2), bitsandbytes=bool(gpus) and quantized)
     return Routing(queue_for(req), req, estimate)
 
 
@@ -96,7 +98,8 @@ def check_capacity(routing: Routing, connection, *, allow_waiting: bool) -> None
     )
     largest = f"{gpus} × {gib} GiB" if gpus else "none (no GPU worker online)"
     raise ServiceError(
-        f"No online worker can run this job: it needs {need.gpus} GPU{'s' if need.gpus > 1 else ''}, "
+        f"No online worker can run this job: it needs {need.gpus} GPU{'s' if need.gpus > 1 else ''}"
+        f"{' with bitsandbytes (4/8-bit weights)' if need.bitsandbytes else ''}, "
         f"{estimate}; largest GPU worker online: {largest}. "
         "Lower batch size / sequence length, use 4-bit quantization, or submit with allow_waiting to queue it anyway.",
         field="num_gpus",
@@ -122,21 +125,11 @@ def job_waiting_reason(job: TrainingJob, connection=None) -> str:
         return ""
 
 
-def measured_peak_bytes() -> int:
-    """This process's peak memory: CUDA's max allocated when training ran on a GPU, else peak RSS."""
-    import resource
-    import sys
-
-    torch = sys.modules.get("torch")  # never import torch (and CUDA) just to measure
-    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
-        return int(torch.cuda.max_memory_allocated())
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # kilobytes on Linux
-
-
-def record_peak(job_id: int) -> None:
-    """Store the measured peak on the job (at its end), to show next to the estimate."""
+def record_peak(job_id: int, measured: int | None = None) -> None:
+    """Store the measured peak on the job (at its end), to show next to the estimate: `measured` when the
+    training ran in other processes (rank 0 of a distributed run), else this work horse's own peak."""
     try:
-        TrainingJob.objects.filter(pk=job_id).update(peak_memory_bytes=measured_peak_bytes())
+        TrainingJob.objects.filter(pk=job_id).update(peak_memory_bytes=measured or peak_memory_bytes())
     except Exception as exc:  # measuring must never change how the job ends
         log.warning("peak memory of job %s not recorded: %s", job_id, exc)
 
@@ -157,10 +150,13 @@ def job_context(job: TrainingJob) -> dict:
         "estimate_parts": {k: v for k, v in estimate.items() if k not in ("total", "lora_parameters")},
         "estimate_kind": "per GPU" if gpus else "on CPU (no CUDA context)",
         "peak": _gib(job.peak_memory_bytes),
-        "peak_kind": "CUDA max allocated"
-        if (job.device or "").startswith("cuda")
-        else "peak RSS of the work horse",
+        "peak_kind": _peak_kind(job.device or "", gpus),
     }
+
+
+def _peak_kind(device: str, gpus: int) -> str:
+    kind = "CUDA max allocated" if "cuda" in device else "peak RSS"
+    return f"{kind} of rank 0 (every rank holds a full replica)" if gpus > 1 else f"{kind} of the work horse"
 
 
 def form_estimate(model: BaseModel, training_type: str, config: dict, connection=None) -> dict:

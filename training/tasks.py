@@ -19,12 +19,13 @@ from rmnconsole.paths import ADAPTERS, data_dir, data_root, relative_to_root, re
 from rmnconsole.reconcile import LOST
 from training.engine.checkpoints import latest_checkpoint
 from training.engine.config import build_config
+from training.engine.distributed import run_distributed
 from training.engine.errors import Failure, classify
 from training.engine.export import ModelCard, move_into_store, prepare_adapter, remove_quietly
 from training.engine.loading import resolve_model_folder
 from training.engine.runner import TrainingResult, TrainingRun, run_training
 from training.models import Adapter, TrainingJob
-from training.runtime import CANCEL_KEY, checkpoint_dir, training_redis
+from training.runtime import CANCEL_KEY, DDP_FOLDER, checkpoint_dir, training_redis
 from training.scaleout import record_peak
 from training.sweeper import end_lost_job
 from training.worker_sync import JobSync, append_log
@@ -87,17 +88,11 @@ def run_training_job(job_id: int) -> str:
             if job.resumed_from_id and job.last_checkpoint
             else None,
         )
-        result = run_training(
-            run,
-            sync.report,
-            sync.should_stop,
-            report_interval=float(getattr(settings, "RMN_TRAINING_REPORT_SECONDS", 2.0)),
-            on_device=lambda device: _record_device(job.pk, device),
-        )
+        result = _train(job, run, sync)
     except BaseException as exc:  # every way out must leave the row in a final state
         sync.finish()
         _reconnect_database()
-        record_peak(job.pk)
+        record_peak(job.pk, None if cfg is None or cfg.num_gpus < 2 else 0)
         failure = classify(
             exc, batch_size=cfg.batch_size if cfg else None, quantization=cfg.quantization if cfg else None
         )
@@ -109,13 +104,35 @@ def run_training_job(job_id: int) -> str:
         return "failed"
     sync.finish()
     _reconnect_database()
-    record_peak(job.pk)
+    record_peak(job.pk, result.peak_memory_bytes)
     _clear_cancel_key(job.pk)
     if result.outcome == "cancelled":
         _finish_cancelled(job, result)
         remove_quietly(staging)
         return "cancelled"
     return _finish_completed(job, result, staging)
+
+
+def _train(job: TrainingJob, run: TrainingRun, sync: JobSync) -> TrainingResult:
+    """In this work horse, or — for a job with 2+ GPUs — as torchrun ranks this horse watches."""
+    kwargs = {
+        "report_interval": settings.RMN_TRAINING_REPORT_SECONDS,
+        "on_device": lambda device: _record_device(job.pk, device),
+    }
+    if run.config.num_gpus < 2:
+        return run_training(run, sync.report, sync.should_stop, **kwargs)
+    folder = checkpoint_dir(job.pk) / DDP_FOLDER
+    result = run_distributed(
+        run,
+        sync.report,
+        sync.should_stop,
+        nproc=run.config.num_gpus,
+        folder=folder,
+        on_line=lambda line: append_log(job.pk, line),
+        **kwargs,
+    )
+    remove_quietly(folder)  # kept only when the run failed: its launcher.log explains why
+    return result
 
 
 def _reconnect_database(attempts: int = 8, first_wait: float = 0.5) -> None:

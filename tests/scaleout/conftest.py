@@ -77,7 +77,7 @@ def llama_8b(tmp_path):
 
 @pytest.fixture
 def fake_gpu_worker(settings):
-    """announce(gpu_count, gpu_memory_gib): a worker registered in RQ's registry for those capability queues."""
+    """announce(gpu_count, gpu_memory_gib[, bitsandbytes]): a worker registered in RQ's registry for those capability queues."""
     import redis
     from rq import Queue, Worker
 
@@ -86,8 +86,14 @@ def fake_gpu_worker(settings):
     conn = redis.Redis.from_url(settings.REDIS_URL)
     born = []
 
-    def announce(gpu_count: int, gpu_memory_gib: float, name: str = "fake-gpu"):
-        cap = Capabilities(host=name, gpu_count=gpu_count, gpu_memory_gib=gpu_memory_gib, cuda=True)
+    def announce(gpu_count: int, gpu_memory_gib: float, name: str = "fake-gpu", bitsandbytes: bool = True):
+        cap = Capabilities(
+            host=name,
+            gpu_count=gpu_count,
+            gpu_memory_gib=gpu_memory_gib,
+            cuda=True,
+            bitsandbytes=bitsandbytes,
+        )
         worker = Worker([Queue(q, connection=conn) for q in queues_for(cap)], connection=conn, name=name)
         worker.register_birth()
         born.append(worker)

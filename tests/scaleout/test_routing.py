@@ -88,3 +88,53 @@ def test_detect_capabilities_without_a_driver():
         pytest.skip("this machine has a GPU")
     assert not cap.cuda and "no NVIDIA driver" in cap.no_gpu_reason
     assert queues_for(cap) == ["training"]
+
+
+def test_quantized_gpu_jobs_go_only_to_workers_with_bitsandbytes():
+    qlora = Requirements(gpus=1, min_gpu_memory_gib=6, bitsandbytes=True)
+    assert queue_for(qlora) == "training.g1.m8.bnb"
+    assert parse_queue("training.g1.m8.bnb") == Requirements(gpus=1, min_gpu_memory_gib=8, bitsandbytes=True)
+    # The H100 host has bitsandbytes: it serves both kinds; the A10 host has none: 4-bit jobs never reach it.
+    assert {"training.g1.m8.bnb", "training.g1.m8"} <= set(queues_for(H100))
+    assert "training.g1.m8.bnb" not in queues_for(TWO_A10) and "training.g1.m8" in queues_for(TWO_A10)
+    assert qlora.describe() == "a worker with 1 GPU with ≥ 8 GiB each and bitsandbytes"
+
+
+def test_waiting_reason_names_bitsandbytes(settings):
+    conn = redis.Redis.from_url(settings.REDIS_URL)
+    worker = Worker(
+        [Queue(name, connection=conn) for name in queues_for(TWO_A10)], connection=conn, name="fake-a10"
+    )
+    worker.register_birth()
+    try:
+        assert waiting_reason("training.g1.m8", conn) == ""
+        assert (
+            waiting_reason("training.g1.m8.bnb", conn)
+            == "waiting: no worker with 1 GPU with ≥ 8 GiB each and bitsandbytes online"
+        )
+    finally:
+        worker.register_death()
+
+
+def test_detect_capabilities_counts_only_the_gpus_cuda_visible_devices_shows(monkeypatch):
+    memory = {0: 80, 1: 80, 2: 40, 3: 40}
+    nvml = FakeNVML(
+        nvmlInit=lambda: None,
+        nvmlShutdown=lambda: None,
+        nvmlDeviceGetCount=lambda: 4,
+        nvmlDeviceGetHandleByIndex=lambda i: i,
+        nvmlDeviceGetName=lambda h: "NVIDIA A100" if h < 2 else "NVIDIA A100 40GB",
+        nvmlDeviceGetUUID=lambda h: f"GPU-{h}aaa-bbbb",
+        nvmlDeviceGetMemoryInfo=lambda h: types.SimpleNamespace(total=memory[h] * 1024**3),
+    )
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")  # one worker per GPU: this one owns GPU 1 only
+    cap = detect_capabilities(nvml)
+    assert (cap.gpu_count, cap.gpu_memory_gib) == (1, 80.0)
+    assert not any(q.startswith("training.g2") for q in queues_for(cap))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-2aaa,3")
+    assert detect_capabilities(nvml).gpu_count == 2 and detect_capabilities(nvml).gpu_memory_gib == 40.0
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    cap = detect_capabilities(nvml)
+    assert cap.gpu_count == 0 and not cap.cuda and "CUDA_VISIBLE_DEVICES" in cap.no_gpu_reason
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    assert detect_capabilities(nvml).gpu_count == 4

@@ -33,7 +33,9 @@ def test_form_estimate_follows_the_fields(client_logged_in, llama_8b, fake_gpu_w
     }
     html = client_logged_in.get(ESTIMATE, small).content.decode()
     assert (
-        "5.53 GiB" in html and "An online worker serves training.g1.m8" in html and 'data-ok="true"' in html
+        "5.53 GiB" in html
+        and "An online worker serves training.g1.m8.bnb" in html
+        and 'data-ok="true"' in html
     )
 
     cpu = client_logged_in.get(ESTIMATE, {**small, "num_gpus": 0}).content.decode()

@@ -76,11 +76,30 @@ def test_estimate_refuses_8b_bf16_on_a_24_gib_host_and_accepts_qlora(
     qlora = {"num_gpus": 1, "quantization": "4bit", "batch_size": 1, "max_seq_length": 512}
     with django_capture_on_commit_callbacks(execute=True):
         job = _submit(llama_8b, sft_dataset, {**qlora, "gradient_checkpointing": True})
-    assert job.queue_name == "training.g1.m8"
+    assert job.queue_name == "training.g1.m8.bnb"  # 4-bit weights on a GPU need bitsandbytes there
     assert job.memory_estimate["total"] == pytest.approx(5.53, abs=0.05)
     conn = redis.Redis.from_url(settings.REDIS_URL)
     assert job_waiting_reason(job, conn) == ""  # the 24 GiB worker serves this queue
     Queue(job.queue_name, connection=conn).empty()
+
+
+def test_4bit_gpu_job_is_refused_when_no_gpu_worker_has_bitsandbytes(llama_8b, sft_dataset, fake_gpu_worker):
+    fake_gpu_worker(1, 80, name="gpu-80g-no-bnb", bitsandbytes=False)
+    config = {"num_gpus": 1, "batch_size": 1, "max_seq_length": 512}
+    with pytest.raises(ServiceError) as err:
+        submit_training_job(
+            adapter_type="retailer",
+            adapter_name="amazon_qlora",
+            training_type="qlora",
+            base_model=llama_8b,
+            dataset_path=sft_dataset,
+            config=config,
+        )
+    assert "it needs 1 GPU with bitsandbytes (4/8-bit weights)" in str(err.value)
+    assert err.value.details["queue"] == "training.g1.m16.bnb"
+    # The same model in bf16 fits that 80 GiB card: it is accepted there.
+    job = _submit(llama_8b, sft_dataset, config)
+    assert job.queue_name == "training.g1.m24"
 
 
 def test_worker_capabilities_override(capsys):

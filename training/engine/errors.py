@@ -9,7 +9,7 @@ from training.engine.base_models import BaseModelUnavailable
 from training.engine.config import ConfigError
 from training.engine.data import DatasetRowError
 
-__all__ = ["BaseModelUnavailable", "Failure", "NanLossError", "classify"]
+__all__ = ["BaseModelUnavailable", "DistributedFailure", "Failure", "NanLossError", "classify"]
 
 
 class NanLossError(FloatingPointError):
@@ -21,9 +21,17 @@ class NanLossError(FloatingPointError):
         super().__init__(f"loss became NaN/inf at step {step}")
 
 
+class DistributedFailure(RuntimeError):
+    """A distributed run ended badly; `reason` already names the rank and what happened to it."""
+
+    def __init__(self, kind: str, reason: str, detail: str):
+        self.kind, self.reason, self.detail = kind, reason, detail
+        super().__init__(reason)
+
+
 @dataclass
 class Failure:
-    kind: str  # oom | dataset | base_model | nan_loss | config | error
+    kind: str  # oom | dataset | base_model | nan_loss | config | rank_died | error
     reason: str
     traceback: str
 
@@ -45,6 +53,8 @@ def classify(
     exc: BaseException, *, batch_size: int | None = None, quantization: str | None = None
 ) -> Failure:
     """Turn an exception from loading or training into a readable reason (the traceback goes to the log)."""
+    if isinstance(exc, DistributedFailure):
+        return Failure(exc.kind, exc.reason, exc.detail)
     tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     if _is_oom(exc):
         hints = [f"a smaller batch size (now {batch_size})" if batch_size else "a smaller batch size"]

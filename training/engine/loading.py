@@ -12,6 +12,8 @@ from training.engine.base_models import (
     load_causal_lm,
     load_tokenizer,
 )
+from training.engine.config import ConfigError
+from training.engine.process import local_rank, world_size
 
 
 @dataclass
@@ -20,16 +22,30 @@ class Device:
     label: str  # shown in the UI, e.g. "cuda:0 NVIDIA H100 80GB HBM3"
     is_cuda: bool
     bf16: bool
+    index: int = 0  # the CUDA device of this process (its local rank in a distributed run)
 
 
 def detect_device() -> Device:
+    """This process's device; in a distributed run rank N uses cuda:N (local rank) and the label names the world."""
     import torch
 
+    world, index = world_size(), local_rank()
+    ddp = f"{world} × DDP ({'nccl' if torch.cuda.is_available() else 'gloo'}) " if world > 1 else ""
     if torch.cuda.is_available():
+        if index >= torch.cuda.device_count():
+            raise ConfigError(
+                f"this rank needs GPU {index} but the host shows {torch.cuda.device_count()} "
+                "(check CUDA_VISIBLE_DEVICES and the worker's announced GPU count)"
+            )
+        name = f"cuda:{index}"
         return Device(
-            "cuda:0", f"cuda:0 {torch.cuda.get_device_name(0)}", True, torch.cuda.is_bf16_supported()
+            name,
+            f"{ddp}{name} {torch.cuda.get_device_name(index)}",
+            True,
+            torch.cuda.is_bf16_supported(),
+            index,
         )
-    return Device("cpu", "cpu", False, False)
+    return Device("cpu", f"{ddp}cpu", False, False)
 
 
 def resolve_model_folder(source: str, local_path: str, data_root: Path) -> Path:
@@ -78,7 +94,7 @@ def load_model_and_tokenizer(folder: Path, quantization: str, device: Device):
     quant = quantization_config(quantization, device)
     if quant is not None:
         dtype = quant.bnb_4bit_compute_dtype if quantization == "4bit" else torch.float32
-        device_map = {"": 0} if device.is_cuda else "cpu"
+        device_map = {"": device.index} if device.is_cuda else "cpu"
     else:
         dtype = torch.bfloat16 if device.bf16 else torch.float32
         device_map = None

@@ -14,6 +14,7 @@ from training.engine.checkpoints import latest_checkpoint
 from training.engine.config import TrainingConfig
 from training.engine.data import load_training_data
 from training.engine.loading import Device, detect_device, load_model_and_tokenizer
+from training.engine.process import peak_memory_bytes, world_size
 
 
 @dataclass
@@ -38,6 +39,7 @@ class TrainingResult:
     final_metrics: dict[str, Any] = field(default_factory=dict)
     last_checkpoint: Path | None = None
     data_format: str = ""
+    peak_memory_bytes: int | None = None  # of this process (rank 0 in a distributed run)
 
 
 def _lora_config(cfg: TrainingConfig):
@@ -89,7 +91,15 @@ def _common_args(run: TrainingRun, device: Device, has_eval: bool) -> dict[str, 
         "dataloader_num_workers": 0,
         "dataset_num_proc": None,
         "trust_remote_code": False,
+        **_distributed_args(device),
     }
+
+
+def _distributed_args(device: Device) -> dict[str, Any]:
+    if world_size() <= 1:
+        return {}
+    # LoRA leaves most parameters frozen: the unused-parameter search would only cost a graph walk per step.
+    return {"ddp_backend": "nccl" if device.is_cuda else "gloo", "ddp_find_unused_parameters": False}
 
 
 def build_trainer(run: TrainingRun, callback: ProgressCallback, device: Device):
@@ -183,13 +193,16 @@ def run_training(
     if callback.stopped_by_request:
         result.last_checkpoint = latest_checkpoint(run.output_dir)
         result.final_metrics = metrics
+        result.peak_memory_bytes = peak_memory_bytes()
         return result
     if trainer.eval_dataset is not None:
         metrics.update(_final_eval(trainer, run.training_type))
     callback.flush(state)
-    trainer.model.save_pretrained(run.adapter_staging_dir, safe_serialization=True)
+    if trainer.is_world_process_zero():  # every rank holds the same weights: one writes them
+        trainer.model.save_pretrained(run.adapter_staging_dir, safe_serialization=True)
     result.final_metrics = metrics
     result.last_checkpoint = latest_checkpoint(run.output_dir)
+    result.peak_memory_bytes = peak_memory_bytes()
     return result
 
 
