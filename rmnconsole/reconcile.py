@@ -45,6 +45,8 @@ class JobKind:
     )  # why the row's worker is certainly gone ("" = no evidence)
     job_id: Callable[[object], str] = lambda row: row.rq_job_id
     created: Callable[[object], datetime] = lambda row: row.created_at
+    # Periodic upkeep of the kind beyond lost jobs (e.g. hard-stop cancels past their grace): counts by name.
+    upkeep: Callable[[], dict[str, int]] | None = None
 
 
 def stale_after() -> timedelta:
@@ -134,6 +136,8 @@ def reconcile_kind(kind: JobKind, *, grace_seconds: float = 10.0) -> dict[str, i
         if why and kind.fail(row, f"{LOST}: {why}"):
             counts["failed"] += 1
             log.warning("%s %s ended as failed: %s: %s", kind.label, row.pk, LOST, why)
+    if kind.upkeep:
+        counts.update(kind.upkeep())
     return counts
 
 

@@ -1,12 +1,13 @@
 """Training's job rows for the reconcile step (rmnconsole.reconcile): a queued job Redis lost goes back on its
-capability queue; a running job whose worker is gone ends "Worker lost" with its last checkpoint kept."""
+capability queue; a running job whose worker is gone ends "Worker lost" with its last checkpoint kept; a cancel past
+its grace period gets its hard stop."""
 
 from __future__ import annotations
 
 from rmnconsole import queues
 from rmnconsole.reconcile import JobKind
 from training.models import TrainingJob
-from training.sweeper import end_lost_job, silent_reason
+from training.sweeper import end_lost_job, hard_stop_overdue_cancels, silent_reason
 
 
 def _requeue(job: TrainingJob):
@@ -24,5 +25,6 @@ JOB_KINDS = [
         requeue=_requeue,
         fail=end_lost_job,
         dead=silent_reason,
+        upkeep=hard_stop_overdue_cancels,
     )
 ]

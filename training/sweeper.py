@@ -55,14 +55,24 @@ def sweep_training_jobs(job_ids: list[int] | None = None) -> dict[str, int]:
         why = silent_reason(job, now)
         if why:
             counts["dead"] += end_lost_job(job, f"{LOST}: {why}")
-            continue
-        overdue = (
-            job.cancel_requested_at
-            and (now - job.cancel_requested_at).total_seconds() > cancel_grace_seconds()
-        )
-        if job.cancel_requested and overdue and hard_stop(job):
+        elif _cancel_overdue(job, now) and hard_stop(job):
             counts["hard_stopped"] += 1
     return counts
+
+
+def hard_stop_overdue_cancels() -> dict[str, int]:
+    """The periodic part (run by reconcile): cancels nobody is watching still get their hard stop on time."""
+    now = timezone.now()
+    running = TrainingJob.objects.filter(status=TrainingJob.Status.RUNNING, cancel_requested=True)
+    return {"hard_stopped": sum(hard_stop(job) for job in running if _cancel_overdue(job, now))}
+
+
+def _cancel_overdue(job: TrainingJob, now) -> bool:
+    return bool(
+        job.cancel_requested
+        and job.cancel_requested_at
+        and (now - job.cancel_requested_at).total_seconds() > cancel_grace_seconds()
+    )
 
 
 def hard_stop(job: TrainingJob) -> bool:
