@@ -16,6 +16,7 @@ from django.utils import timezone
 from datasets_app.models import Dataset
 from datasets_app.validation import DatasetFileError, validate_file
 from rmnconsole.errors import ServiceError
+from rmnconsole.heartbeat import Heartbeat, worker_id
 from rmnconsole.paths import data_root, relative_to_root
 from rmnconsole.queues import DEFAULT, enqueue
 
@@ -106,24 +107,29 @@ def enqueue_validation(
     dataset: Dataset, base_model: str | None = None, max_seq_len: int | None = None
 ) -> None:
     job_id = f"dataset-validate-{dataset.pk}-{uuid.uuid4().hex[:8]}"
-    Dataset.objects.filter(pk=dataset.pk).update(rq_job_id=job_id)
-    dataset.rq_job_id = job_id
-    transaction.on_commit(
-        lambda: enqueue(
-            DEFAULT,
-            "datasets_app.dataset_tasks.validate_dataset_task",
-            dataset.pk,
-            base_model,
-            max_seq_len,
-            job_id=job_id,
-        )
+    options = {"base_model": base_model, "max_seq_len": max_seq_len}
+    Dataset.objects.filter(pk=dataset.pk).update(rq_job_id=job_id, validation_options=options)
+    dataset.rq_job_id, dataset.validation_options = job_id, options
+    transaction.on_commit(lambda: enqueue_validation_job(dataset))
+
+
+def enqueue_validation_job(dataset: Dataset) -> None:
+    """Put the row's validation on the queue under its job id, with the options it was asked for."""
+    options = dataset.validation_options or {}
+    enqueue(
+        DEFAULT,
+        "datasets_app.dataset_tasks.validate_dataset_task",
+        dataset.pk,
+        options.get("base_model"),
+        options.get("max_seq_len"),
+        job_id=dataset.rq_job_id,
     )
 
 
 def run_validation(dataset_id: int, base_model: str | None = None, max_seq_len: int | None = None) -> str:
     """The background validation (RQ task body): claim the row, stream the file, write the report back."""
     claimed = Dataset.objects.filter(pk=dataset_id, status=Dataset.Status.PENDING).update(
-        status=Dataset.Status.VALIDATING, progress_pct=0.0
+        status=Dataset.Status.VALIDATING, progress_pct=0.0, heartbeat_at=timezone.now(), worker=worker_id()
     )
     if not claimed:
         return "skipped: the dataset is gone or not pending"
@@ -141,9 +147,14 @@ def run_validation(dataset_id: int, base_model: str | None = None, max_seq_len: 
             )
 
     try:
-        report = run_engine(
-            dataset.abs_path(), declared, base_model=base_model, max_seq_len=max_seq_len, progress=progress
-        )
+        with Heartbeat(Dataset, dataset_id, status=Dataset.Status.VALIDATING):
+            report = run_engine(
+                dataset.abs_path(),
+                declared,
+                base_model=base_model,
+                max_seq_len=max_seq_len,
+                progress=progress,
+            )
     except ServiceError as exc:
         fail(dataset_id, exc.message)
         return f"failed: {exc.message}"

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
+from datasets_app.dataset_runs import enqueue_validation_job
 from datasets_app.models import Dataset
 from rmnconsole import queues
-from rmnconsole.reconcile import JobKind
+from rmnconsole.reconcile import JobKind, heartbeat_stale, process_gone
 
 
-def _requeue(dataset: Dataset):
-    # The lost queue entry held the optional tokenizer arguments; the re-run measures lengths in characters.
-    return queues.enqueue(
-        queues.DEFAULT,
-        "datasets_app.dataset_tasks.validate_dataset_task",
-        dataset.pk,
-        job_id=dataset.rq_job_id,
-    )
+def _silent(dataset: Dataset) -> str:
+    """Its validating process on this host died, or its heartbeat went stale (rows from before heartbeats: never)."""
+    return process_gone(dataset.worker) or heartbeat_stale(dataset.heartbeat_at)
 
 
 def _fail(dataset: Dataset, reason: str) -> bool:
@@ -31,9 +27,9 @@ JOB_KINDS = [
         label="dataset validation",
         queue=queues.DEFAULT,
         queued=lambda: Dataset.objects.filter(status=Dataset.Status.PENDING).exclude(rq_job_id=""),
-        # No heartbeat: a validating row ends only when its queue entry did (failed, stopped) without a result.
         running=lambda: Dataset.objects.filter(status=Dataset.Status.VALIDATING).exclude(rq_job_id=""),
-        requeue=_requeue,
+        requeue=enqueue_validation_job,  # with the row's own options (tokenizer, max length)
         fail=_fail,
+        dead=_silent,
     )
 ]

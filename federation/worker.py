@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import socket
 import time
 
 from django.conf import settings
 
 from federation.engine.cache import CacheLookup, ModelCache
 from rmnconsole import queues
+from rmnconsole.heartbeat import worker_id
 
 logger = logging.getLogger(__name__)
 
@@ -28,10 +27,6 @@ def redis_connection():
     import django_rq
 
     return django_rq.get_connection(queues.INFERENCE)
-
-
-def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def model_cache() -> ModelCache:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 
 from django.conf import settings
@@ -10,6 +12,11 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 
 log = logging.getLogger(__name__)
+
+
+def worker_id() -> str:
+    """ "host:pid" of this process: rmnconsole.reconcile.process_gone reads it back."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def beat_interval() -> float:

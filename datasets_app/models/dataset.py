@@ -55,6 +55,11 @@ class Dataset(models.Model):
     status_reason = models.TextField(blank=True)
     progress_pct = models.FloatField(default=0.0)
     rq_job_id = models.CharField(max_length=64, blank=True)
+    # What the background validation was asked for (a re-enqueued job must measure the same way).
+    validation_options = models.JSONField(default=dict, blank=True)
+    # Stamped while a worker validates: a silent row lost its worker (rmnconsole.reconcile).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
     validated_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from datasets_app import services
@@ -23,6 +25,8 @@ def test_large_file_is_validated_by_the_worker(rq_worker, data_root, user, setti
     assert ds.num_examples == 80 and ds.progress_pct == 100.0
     assert ds.report["checks"]["exact_duplicates"]["count"] == 20
     assert ds.band == "poor" and len(ds.sha256) == 64
+    # The worker that validated it signed the row ("host:pid") and stamped its heartbeat (reconcile reads both).
+    assert ds.worker.startswith(socket.gethostname() + ":") and ds.heartbeat_at is not None
 
     # Re-validation of a large file is queued too, and the worker's result replaces the report.
     write_jsonl(data_root / "datasets" / "big.jsonl", sft_rows(60))

@@ -136,7 +136,10 @@ def test_other_kinds_requeue_and_fail_too(world, settings, now_or_on_commit):
     old = timezone.now() - timedelta(minutes=5)
     dataset = world.dataset
     Dataset.objects.filter(pk=dataset.pk).update(
-        status="pending", rq_job_id="dataset-validate-x", created_at=old
+        status="pending",
+        rq_job_id="dataset-validate-x",
+        created_at=old,
+        validation_options={"base_model": "tiny-llama", "max_seq_len": 256},
     )
     fed = world.federation
     test = ABTest.objects.create(
@@ -149,7 +152,8 @@ def test_other_kinds_requeue_and_fail_too(world, settings, now_or_on_commit):
     )  # fmt: skip
     result = now_or_on_commit(reconcile_all)
     assert result["dataset validation"]["requeued"] == 1
-    assert Job.fetch("dataset-validate-x", connection=_redis()).args == (dataset.pk,)
+    # Re-enqueued with the options it was asked for: the re-run measures token lengths the same way.
+    assert Job.fetch("dataset-validate-x", connection=_redis()).args == (dataset.pk, "tiny-llama", 256)
     test.refresh_from_db()
     gate.refresh_from_db()
     assert test.status == "failed" and test.error.startswith(LOST)
@@ -186,3 +190,29 @@ def test_monitor_host_reconciles_on_its_clock(world, settings):
     )
     run.refresh_from_db()
     assert run.status == "failed" and run.error.startswith(LOST)
+
+
+def test_a_validation_whose_worker_went_silent_fails_and_can_be_revalidated(world, settings):
+    from datasets_app.models import Dataset
+
+    settings.RMN_HEARTBEAT_STALE_SECONDS = 30
+    dataset = world.dataset
+    Dataset.objects.filter(pk=dataset.pk).update(
+        status="validating",
+        rq_job_id="dataset-validate-silent",
+        heartbeat_at=timezone.now() - timedelta(minutes=5),
+        worker="other-host:4242",
+    )
+    assert reconcile_all()["dataset validation"]["failed"] == 1
+    dataset.refresh_from_db()
+    assert dataset.status == "failed" and dataset.status_reason.startswith(LOST)
+    assert "no heartbeat since" in dataset.status_reason and dataset.status_reason.endswith(
+        "validate it again"
+    )
+
+    # A live one (fresh heartbeat) and one from before heartbeats existed are left alone.
+    Dataset.objects.filter(pk=dataset.pk).update(status="validating", heartbeat_at=timezone.now())
+    assert reconcile_all()["dataset validation"]["failed"] == 0
+    Dataset.objects.filter(pk=dataset.pk).update(heartbeat_at=None, worker="")
+    assert reconcile_all()["dataset validation"]["failed"] == 0
+    assert Dataset.objects.get(pk=dataset.pk).status == "validating"
