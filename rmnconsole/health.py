@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rmnconsole.queues import ALL, get_queue
+from rmnconsole.queues import ALL, TRAINING, get_queue
 
 
 @dataclass
@@ -16,13 +16,21 @@ class QueueState:
 
 
 def queue_states() -> list[QueueState]:
-    from rq import Worker
+    """The fixed queues, then every capability queue (`training.g2.m24` …) that has jobs waiting."""
+    from rq import Queue, Worker
 
     states = []
-    for name in ALL:
+    try:
+        connection = get_queue(TRAINING).connection
+        routed = sorted(
+            q.name for q in Queue.all(connection=connection) if q.name.startswith(f"{TRAINING}.") and q.count
+        )
+    except Exception:  # reported per queue below
+        routed = []
+    for name in [*ALL, *routed]:
         state = QueueState(name=name)
         try:
-            queue = get_queue(name)
+            queue = get_queue(name) if name in ALL else Queue(name, connection=connection)
             state.depth = queue.count
             state.workers = sorted(w.name for w in Worker.all(queue=queue))
         except Exception as exc:  # Redis down must not take the console down; the page says so.

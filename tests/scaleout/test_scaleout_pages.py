@@ -69,7 +69,18 @@ def test_form_and_page_refuse_then_queue_a_gpu_job_with_its_reason(
     html = client_logged_in.get(f"/training/jobs/{job.pk}/").content.decode()
     assert "waiting: no worker with 2 GPUs with ≥ 8 GiB each online" in html
     assert "training.g2.m8" in html and f"{job.memory_estimate['total']:.2f} GiB" in html
+
+    # The monitoring dashboard shows the capability queue it waits in, and the queue alert names it.
+    cards = client_logged_in.get("/monitoring/cards/").content.decode()
+    assert 'data-card="queue-training.g2.m8"' in cards and "training.g2.m8 queue" in cards
+    from monitoring.alerts import evaluate_alerts
+
+    opened = {(a.rule, a.key, a.severity) for a in evaluate_alerts().opened}
+    assert ("queue_no_worker", "queue:training.g2.m8", "critical") in opened
     Queue(job.queue_name, connection=redis.Redis.from_url(settings.REDIS_URL)).empty()
+    assert (
+        'data-card="queue-training.g2.m8"' not in client_logged_in.get("/monitoring/cards/").content.decode()
+    )
 
 
 def test_api_routes_and_reports(client, api_headers, tiny_base_models, sft_dataset, fast, settings):
