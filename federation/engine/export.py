@@ -8,8 +8,9 @@ import tempfile
 from pathlib import Path
 
 from federation.engine import compose
-from federation.engine.loading import load_base, load_members, member_name
+from federation.engine.loading import load_members, member_name
 from federation.engine.types import ADDITIVE, CompositionSpec
+from training.engine.base_models import load_skeleton
 
 MODEL_CARD = """---
 library_name: peft
@@ -30,8 +31,8 @@ def export_composed_adapter(spec: CompositionSpec, destination: Path, *, name: s
     """Write adapter_config.json + adapter_model.safetensors + README.md into `destination` (replaced if present)."""
     if spec.method != ADDITIVE:
         raise ValueError("only additive federations compose into a single adapter")
-    base, _tokenizer = load_base(spec.base_path, "cpu")
-    peft_model = load_members(base, spec.members)
+    # Composing reads LoRA tensors only: a weightless skeleton of the base is enough (no 16 GB load for an 8B).
+    peft_model = load_members(load_skeleton(spec.base_path), spec.members)
     weights = [m.weight for m in spec.members]
     compose.check_combination(
         spec.combination, [peft_model.peft_config[member_name(i)].r for i in range(len(weights))]

@@ -169,3 +169,43 @@ def test_export_loads_with_peft_and_gives_the_same_output(trained_adapters, addi
     with torch.no_grad():
         got = loaded(**inputs).logits
     assert torch.allclose(got, additive.logits(texts.task_prompt), atol=1e-4)
+
+
+def test_export_never_reads_the_base_weights(trained_adapters, additive, tmp_path):
+    """Composing reads LoRA tensors only: a base folder with config.json and no weights exports the same adapter."""
+    import dataclasses
+    import shutil
+    from pathlib import Path
+
+    config_only = tmp_path / "config-only"
+    config_only.mkdir()
+    shutil.copy(Path(trained_adapters.base) / "config.json", config_only / "config.json")
+    full = export_composed_adapter(additive.spec, tmp_path / "full", name="f", base_name="tiny-llama")
+    light = export_composed_adapter(
+        dataclasses.replace(additive.spec, base_path=config_only),
+        tmp_path / "light",
+        name="f",
+        base_name="tiny-llama",
+    )
+    expected, got = (
+        load_file(full / "adapter_model.safetensors"),
+        load_file(light / "adapter_model.safetensors"),
+    )
+    assert set(got) == set(expected) and all(torch.equal(got[k], expected[k]) for k in expected)
+    assert (light / "adapter_config.json").read_text() == (full / "adapter_config.json").read_text()
+
+
+def test_export_refuses_a_base_that_needs_remote_code(additive, tmp_path):
+    import dataclasses
+
+    from training.engine.base_models import BaseModelUnavailable
+
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    (remote / "config.json").write_text(
+        json.dumps({"model_type": "llama", "auto_map": {"AutoModel": "x.Model"}})
+    )
+    with pytest.raises(BaseModelUnavailable, match="trust_remote_code is off"):
+        export_composed_adapter(
+            dataclasses.replace(additive.spec, base_path=remote), tmp_path / "o", name="f", base_name="b"
+        )

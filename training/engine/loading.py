@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from training.engine.base_models import (
     check_availability,
     load_causal_lm,
     load_tokenizer,
+    refuse_remote_code,
 )
 from training.engine.config import ConfigError
 from training.engine.process import local_rank, world_size
@@ -83,10 +83,7 @@ def load_model_and_tokenizer(folder: Path, quantization: str, device: Device):
     config_file = folder / "config.json"
     if not config_file.is_file():
         raise BaseModelUnavailable(f"{folder} has no config.json on this worker")
-    if json.loads(config_file.read_text()).get("auto_map"):
-        raise BaseModelUnavailable(
-            f"{folder} needs custom model code (auto_map) and trust_remote_code is off"
-        )
+    refuse_remote_code(folder)
     try:
         tokenizer = load_tokenizer(folder)
     except OSError as exc:
