@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import re
 import shutil
 from pathlib import Path
@@ -12,7 +15,7 @@ from federation import services
 from federation.models import Federation, Method
 from rmnconsole import audit
 from rmnconsole.errors import ServiceError
-from rmnconsole.paths import EXPORTS, data_dir
+from rmnconsole.paths import EXPORTS, data_dir, data_root
 
 FORMAT = "rmn-federation"
 FORMAT_VERSION = 1
@@ -39,7 +42,42 @@ def export_config(federation: Federation) -> dict:
             for m in federation.ordered_members()
         ],
         "exported_at": timezone.now().isoformat(),
+        **_gate_section(federation),
     }
+
+
+def _gate_section(federation: Federation) -> dict:
+    """A gated federation's trained gate travels with its config (base64 safetensors): import needs no retraining."""
+    if federation.method != Method.GATED or not federation.gate_path:
+        return {}
+    try:
+        weights = (data_root() / federation.gate_path).read_bytes()
+    except OSError:
+        return {}
+    return {
+        "gate": {
+            "sha256": hashlib.sha256(weights).hexdigest(),
+            "safetensors_base64": base64.b64encode(weights).decode("ascii"),
+        }
+    }
+
+
+def _gate_weights(data: dict) -> bytes | None:
+    gate = data.get("gate")
+    if gate is None:
+        return None
+    if not isinstance(gate, dict) or not isinstance(gate.get("safetensors_base64"), str):
+        raise ServiceError('The config\'s "gate" must be an object with "safetensors_base64".', field="gate")
+    try:
+        weights = base64.b64decode(gate["safetensors_base64"], validate=True)
+    except (binascii.Error, ValueError):
+        raise ServiceError("The config's gate is not valid base64.", field="gate") from None
+    expected = gate.get("sha256")
+    if expected is not None and hashlib.sha256(weights).hexdigest() != expected:
+        raise ServiceError(
+            "The config's gate does not match its sha256 (the file was altered).", field="gate"
+        )
+    return weights
 
 
 def import_config(data: dict, *, user=None, name: str | None = None) -> Federation:
@@ -82,6 +120,7 @@ def import_config(data: dict, *, user=None, name: str | None = None) -> Federati
         method=str(data.get("method") or ""),
         options=options,
         user=user,
+        gate_weights=_gate_weights(data),
     )
     audit.record(user, "federation.import", federation, f"imported federation {federation.name}")
     return federation

@@ -112,6 +112,35 @@ def start_gate_training(federation: Federation, *, user=None, bump_version: bool
     return training
 
 
+def install_gate(federation: Federation, weights: bytes, *, user=None) -> None:
+    """A gate trained elsewhere (carried in an exported config) becomes this version's gate: no retraining."""
+    import hashlib
+    import os
+
+    from safetensors import SafetensorError
+    from safetensors.torch import load as load_safetensors
+
+    try:
+        tensors = load_safetensors(weights)
+    except (SafetensorError, ValueError) as exc:
+        raise ServiceError(f"The config's gate is not valid safetensors: {exc}", field="gate") from None
+    if not tensors:
+        raise ServiceError("The config's gate holds no tensors.", field="gate")
+    path = gate_file(federation)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_bytes(weights)
+    os.replace(partial, path)  # only a complete file is ever at the gate's path
+    digest = hashlib.sha256(weights).hexdigest()
+    federation.gate_path = relative_to_root(path)
+    federation.status = Federation.Status.READY
+    federation.status_reason = f"gate imported from a config (sha256 {digest[:12]}…); retrain it any time"
+    federation.save(update_fields=["gate_path", "status", "status_reason", "updated_at"])
+    audit.record(
+        user, "federation.gate.import", federation, f"imported gate of {federation.name}", sha256=digest
+    )
+
+
 def cancel_gate_training(training: GateTraining, user=None) -> bool:
     """Stop a queued or running gate training (the running job notices within a second)."""
     cancelled = training.transition(

@@ -17,7 +17,7 @@ from federation.engine.types import (
     CompositionSpec,
     MemberSpec,
 )
-from federation.gates import GATE_DEFAULTS, start_gate_training
+from federation.gates import GATE_DEFAULTS, install_gate, start_gate_training
 from federation.models import Federation, FederationMember, Method, Role
 from rmnconsole import audit, queues
 from rmnconsole.errors import Conflict, Forbidden, NotFound, ServiceError
@@ -231,8 +231,10 @@ def create_federation(
     method: str = Method.ADDITIVE,
     options: dict | None = None,
     user=None,
+    gate_weights: bytes | None = None,
 ) -> Federation:
-    """Validate everything up front, save the federation; gated ones start training their gate."""
+    """Validate everything up front, save the federation; gated ones start training their gate (or install
+    `gate_weights`, a gate trained elsewhere, as imported from an exported config)."""
     name = check_text(name or "", "name", "The name").strip()
     if not name or len(name) > 120:
         raise ServiceError("Give the federation a name (1–120 characters).", field="name")
@@ -280,7 +282,11 @@ def create_federation(
         f"{method} federation {name} on {base.name}",
         members=[m.adapter.label for m in checked],
     )
-    if method == Method.GATED:
+    if gate_weights is not None and method != Method.GATED:
+        raise ServiceError("Only gated federations carry a gate.", field="gate")
+    if method == Method.GATED and gate_weights is not None:
+        install_gate(federation, gate_weights, user=user)
+    elif method == Method.GATED:
         start_gate_training(federation, user=user, bump_version=False)
     elif method == Method.ADDITIVE:
         fid, version = federation.pk, federation.version

@@ -15,6 +15,8 @@ from federation.models import ABTest, Federation
 from rmnconsole.errors import NotFound, ServiceError
 
 STOP_POLLING = 286
+# A config is a few KB; a gated one carries its trained gate (base64 safetensors, ~1–3 MB on an 8B model).
+MAX_CONFIG_BYTES = 32 * 1024 * 1024
 
 
 def _add_error(form, exc: ServiceError) -> None:
@@ -220,10 +222,12 @@ def import_config(request):
         messages.error(request, "Choose a config file or paste its JSON.")
         return redirect("federation:index")
     upload = form.cleaned_data.get("config_file")
-    raw = upload.read(2 * 1024 * 1024 + 1) if upload else form.cleaned_data.get("config_text", "").encode()
+    raw = upload.read(MAX_CONFIG_BYTES + 1) if upload else form.cleaned_data.get("config_text", "").encode()
     try:
-        if len(raw) > 2 * 1024 * 1024:
-            raise ServiceError("The config is larger than 2 MB; a federation config is a few KB.")
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise ServiceError(
+                f"The config is larger than {MAX_CONFIG_BYTES // 2**20} MB; a config is a few KB (plus its gate)."
+            )
         try:
             data = json.loads(raw or b"null")
         except ValueError as exc:

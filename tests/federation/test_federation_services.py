@@ -126,6 +126,42 @@ def test_config_export_import_round_trip(fed, make_federation):
         config_io.import_config({"name": "x"})
 
 
+def test_gated_config_carries_its_trained_gate_so_import_needs_no_retraining(fed, make_federation):
+    import base64
+
+    from federation import tasks
+    from federation.engine import runtime
+    from rmnconsole.paths import data_root
+
+    original = make_federation("gated", name="routed", gate_steps=3)
+    tasks.train_gate(original.gate_trainings.get().pk)
+    original.refresh_from_db()
+    exported = config_io.export_config(original)
+    gate_bytes = (data_root() / original.gate_path).read_bytes()
+    assert base64.b64decode(exported["gate"]["safetensors_base64"]) == gate_bytes
+
+    copy = config_io.import_config(exported, name="routed-copy")
+    assert copy.status == Federation.Status.READY and "gate imported" in copy.status_reason
+    assert not GateTraining.objects.filter(federation=copy).exists()  # nothing to retrain
+    assert (data_root() / copy.gate_path).read_bytes() == gate_bytes
+    # The imported gate loads strictly into the composed model and routes exactly like the original.
+    a = runtime.build(services.composition_spec(original), "cpu")
+    b = runtime.build(services.composition_spec(copy), "cpu")
+    assert a.logits("Map adType=sp to RMIS").allclose(b.logits("Map adType=sp to RMIS"), atol=1e-6)
+
+    altered = {**exported, "gate": {**exported["gate"], "sha256": "0" * 64}}
+    with pytest.raises(ServiceError, match="does not match its sha256"):
+        config_io.import_config(altered, name="routed-altered")
+    junk = {"safetensors_base64": base64.b64encode(b"not safetensors").decode()}
+    with pytest.raises(ServiceError, match="not valid safetensors"):
+        config_io.import_config({**exported, "gate": junk}, name="routed-junk")
+    with pytest.raises(ServiceError, match="not valid base64"):
+        config_io.import_config({**exported, "gate": {"safetensors_base64": "%%%"}}, name="routed-b64")
+    with pytest.raises(ServiceError, match="Only gated federations carry a gate"):
+        config_io.import_config({**exported, "method": "additive", "options": {}}, name="routed-additive")
+    assert not Federation.objects.filter(name__startswith="routed-").exclude(name="routed-copy").exists()
+
+
 def test_metrics_sizes_and_latency_percentiles(fed, make_federation):
     federation = make_federation()
     for latency in (100.0, 200.0, 300.0, 400.0):
