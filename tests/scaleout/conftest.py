@@ -102,3 +102,18 @@ def fake_gpu_worker(settings):
     yield announce
     for worker in born:
         worker.register_death()
+
+
+def submit_sft(model, dataset: str, config: dict, name: str, **extra):
+    """A task-adapter SFT job through the real submit service (routing, estimate, enqueue)."""
+    from training.services import submit_training_job
+
+    return submit_training_job(
+        adapter_type="task",
+        adapter_name=name,
+        training_type="sft",
+        base_model=model,
+        dataset_path=dataset,
+        config=config,
+        **extra,
+    )

@@ -16,11 +16,12 @@ import redis
 
 from tests.conftest import REPO
 from tests.reliability.training_helpers import process_is_dead, wait_for, worker_log
+from tests.scaleout.conftest import submit_sft
 from training.engine.ddp_files import LAUNCHER_LOG, rank_pids
 from training.models import Adapter, TrainingJob, TrainingMetric
 from training.routing import online_queues
 from training.runtime import DDP_FOLDER, checkpoint_dir
-from training.services import cancel_training_job, resume_training_job, submit_training_job
+from training.services import cancel_training_job, resume_training_job
 from training.sweeper import hard_stop
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -44,17 +45,6 @@ def ddp_worker(rq_worker, settings):
     conn = redis.Redis.from_url(settings.REDIS_URL)
     wait_for(lambda: online_queues(conn).get("training.g2.m8"), "the 2-GPU worker to come online", 120, proc)
     return proc
-
-
-def _submit(model, dataset, config, name) -> TrainingJob:
-    return submit_training_job(
-        adapter_type="task",
-        adapter_name=name,
-        training_type="sft",
-        base_model=model,
-        dataset_path=dataset,
-        config=config,
-    )
 
 
 def _training_ranks(job: TrainingJob, proc) -> dict[int, int]:
@@ -90,8 +80,8 @@ def test_two_rank_job_trains_like_a_single_process_job(
     tiny_base_models, sft_dataset, fast, rq_worker, ddp_worker
 ):
     model = tiny_base_models["tiny-llama"]
-    single = _submit(model, sft_dataset, {**fast, "max_steps": 6}, "single_rank")
-    ddp = _submit(model, sft_dataset, {**fast, "max_steps": 6, "num_gpus": 2}, "two_ranks")
+    single = submit_sft(model, sft_dataset, {**fast, "max_steps": 6}, "single_rank")
+    ddp = submit_sft(model, sft_dataset, {**fast, "max_steps": 6, "num_gpus": 2}, "two_ranks")
     assert (single.queue_name, ddp.queue_name) == ("training", "training.g2.m8")
     single, ddp = _final(single, ddp_worker, 240), _final(ddp, ddp_worker, 240)
     assert ddp.status == "completed", ddp.status_reason + ddp.log[-3000:] + worker_log(ddp_worker)
@@ -128,7 +118,7 @@ def test_cancel_stops_both_ranks_at_the_same_step_and_resume_continues(
     tiny_base_models, sft_dataset, ddp_worker
 ):
     # 300 steps: long enough that the cancel lands mid-run, short enough for the resumed job to finish.
-    job = _submit(tiny_base_models["tiny-llama"], sft_dataset, {**LONG, "max_steps": 300}, "ddp_cancel")
+    job = submit_sft(tiny_base_models["tiny-llama"], sft_dataset, {**LONG, "max_steps": 300}, "ddp_cancel")
     pids = _training_ranks(job, ddp_worker)
     cancel_training_job(job.pk)
     job = _final(job, ddp_worker)
@@ -150,7 +140,7 @@ def test_cancel_stops_both_ranks_at_the_same_step_and_resume_continues(
 
 
 def test_a_rank_that_dies_fails_the_job_with_its_reason(tiny_base_models, sft_dataset, ddp_worker):
-    job = _submit(tiny_base_models["tiny-llama"], sft_dataset, LONG, "ddp_rank_death")
+    job = submit_sft(tiny_base_models["tiny-llama"], sft_dataset, LONG, "ddp_rank_death")
     pids = _training_ranks(job, ddp_worker)
     os.kill(pids[1], signal.SIGKILL)
     job = _final(job, ddp_worker)
@@ -170,7 +160,7 @@ def test_a_rank_that_dies_fails_the_job_with_its_reason(tiny_base_models, sft_da
 
 
 def test_hard_stop_of_the_work_horse_takes_every_rank_along(tiny_base_models, sft_dataset, ddp_worker):
-    job = _submit(tiny_base_models["tiny-llama"], sft_dataset, LONG, "ddp_hard_stop")
+    job = submit_sft(tiny_base_models["tiny-llama"], sft_dataset, LONG, "ddp_hard_stop")
     pids = _training_ranks(job, ddp_worker)
     assert hard_stop(job)  # RQ kills the horse's process group; the ranks live in sessions of their own
     wait_for(

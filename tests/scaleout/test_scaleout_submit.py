@@ -12,15 +12,8 @@ pytestmark = pytest.mark.django_db
 
 
 def _submit(base_model, dataset, config, **extra):
-    return submit_training_job(
-        adapter_type="retailer",
-        adapter_name="amazon_schema_v2",
-        training_type="sft",
-        base_model=base_model,
-        dataset_path=dataset,
-        config=config,
-        **extra,
-    )
+    fields = {"adapter_type": "retailer", "adapter_name": "amazon_schema_v2", "training_type": "sft", **extra}
+    return submit_training_job(base_model=base_model, dataset_path=dataset, config=config, **fields)
 
 
 @pytest.mark.parametrize("bad", [-1, 9, "two", 1.5])
@@ -87,14 +80,7 @@ def test_4bit_gpu_job_is_refused_when_no_gpu_worker_has_bitsandbytes(llama_8b, s
     fake_gpu_worker(1, 80, name="gpu-80g-no-bnb", bitsandbytes=False)
     config = {"num_gpus": 1, "batch_size": 1, "max_seq_length": 512}
     with pytest.raises(ServiceError) as err:
-        submit_training_job(
-            adapter_type="retailer",
-            adapter_name="amazon_qlora",
-            training_type="qlora",
-            base_model=llama_8b,
-            dataset_path=sft_dataset,
-            config=config,
-        )
+        _submit(llama_8b, sft_dataset, config, training_type="qlora", adapter_name="amazon_qlora")
     assert "it needs 1 GPU with bitsandbytes (4/8-bit weights)" in str(err.value)
     assert err.value.details["queue"] == "training.g1.m16.bnb"
     # The same model in bf16 fits that 80 GiB card: it is accepted there.

@@ -7,9 +7,9 @@ import pytest
 import redis
 
 from tests.conftest import REPO, worker_env
+from tests.scaleout.conftest import submit_sft
 from training.models import TrainingJob
 from training.scaleout import job_waiting_reason
-from training.services import submit_training_job
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -31,23 +31,11 @@ def _burst(settings, capabilities: str, name: str) -> subprocess.CompletedProces
     return result
 
 
-def _submit(model, dataset, config, name, **extra):
-    return submit_training_job(
-        adapter_type="task",
-        adapter_name=name,
-        training_type="sft",
-        base_model=model,
-        dataset_path=dataset,
-        config=config,
-        **extra,
-    )
-
-
 def test_jobs_land_on_the_worker_that_can_run_them(settings, tiny_base_models, sft_dataset, fast):
     model = tiny_base_models["tiny-llama"]
-    cpu_job = _submit(model, sft_dataset, fast, "cpu_first")
-    gpu_job = _submit(model, sft_dataset, {**fast, "num_gpus": 2}, "two_gpus", allow_waiting=True)
-    nobody = _submit(model, sft_dataset, {**fast, "num_gpus": 4}, "four_gpus", allow_waiting=True)
+    cpu_job = submit_sft(model, sft_dataset, fast, "cpu_first")
+    gpu_job = submit_sft(model, sft_dataset, {**fast, "num_gpus": 2}, "two_gpus", allow_waiting=True)
+    nobody = submit_sft(model, sft_dataset, {**fast, "num_gpus": 4}, "four_gpus", allow_waiting=True)
     assert (gpu_job.queue_name, nobody.queue_name) == ("training.g2.m8", "training.g4.m8")
 
     # The CPU host serves only `training`: it takes the CPU job and leaves both GPU jobs queued.
@@ -62,7 +50,7 @@ def test_jobs_land_on_the_worker_that_can_run_them(settings, tiny_base_models, s
     assert gpu_job.status == nobody.status == "queued"
 
     # A second CPU job may land on the GPU host, which also serves `training`; it takes its GPU job too.
-    anywhere = _submit(model, sft_dataset, fast, "cpu_second")
+    anywhere = submit_sft(model, sft_dataset, fast, "cpu_second")
     _burst(settings, GPU_HOST, "gpu-worker")
     for job in (gpu_job, anywhere, nobody):
         job.refresh_from_db()
