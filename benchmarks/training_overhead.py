@@ -64,8 +64,8 @@ def write_dataset(root: Path, n: int) -> str:
     return "datasets/bench.jsonl"
 
 
-def raw_trl(model_dir: Path, data_file: Path, cfg: dict, out_dir: Path) -> dict:
-    """The plain trl script: what an engineer would write by hand for the same run."""
+def raw_trl(model_dir: Path, data_file: Path, cfg: dict, out_dir: Path, **extra_args) -> dict:
+    """The plain trl script: what an engineer would write by hand for the same run (`extra_args`: more SFTConfig)."""
     import torch
     from datasets import Dataset
     from peft import LoraConfig
@@ -103,6 +103,7 @@ def raw_trl(model_dir: Path, data_file: Path, cfg: dict, out_dir: Path) -> dict:
         disable_tqdm=True,
         dataloader_num_workers=0,
         packing=False,
+        **extra_args,
     )
     peft_config = LoraConfig(
         r=cfg["lora_r"],
