@@ -33,8 +33,8 @@ EXPORT_CONTENT_TYPES = {
 def duckdb_limits() -> Limits:
     """Per-request DuckDB limits (settings RMN_DUCKDB_MEMORY_LIMIT, RMN_DUCKDB_THREADS) and the folders it may touch."""
     return Limits(
-        memory_limit=str(getattr(settings, "RMN_DUCKDB_MEMORY_LIMIT", "256MB")),
-        threads=int(getattr(settings, "RMN_DUCKDB_THREADS", 2)),
+        memory_limit=str(settings.RMN_DUCKDB_MEMORY_LIMIT),
+        threads=int(settings.RMN_DUCKDB_THREADS),
         allowed_dirs=(str(data_dir(SOURCES)), str(data_dir(EXPORTS))),
         temp_dir=str(data_dir(EXPORTS) / ".duckdb-tmp"),
     )

@@ -36,11 +36,11 @@ ACTIVE_JOB_STATUSES = ("queued", "running")
 
 def inline_limit_bytes() -> int:
     """Files up to this size are validated inside the request; larger ones by an RQ job (RMN_DATASET_INLINE_MB, 5)."""
-    return int(float(getattr(settings, "RMN_DATASET_INLINE_MB", 5)) * 1024 * 1024)
+    return int(float(settings.RMN_DATASET_INLINE_MB) * 1024 * 1024)
 
 
 def quality_gate_threshold() -> float:
-    return float(getattr(settings, "RMN_QUALITY_GATE", 85))
+    return float(settings.RMN_QUALITY_GATE)
 
 
 # --- lookups -------------------------------------------------------------------------------------------------

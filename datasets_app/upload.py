@@ -21,7 +21,7 @@ class UploadTooLarge(ServiceError):
 
 
 def max_upload_bytes() -> int:
-    return int(getattr(settings, "RMN_MAX_UPLOAD_MB", 100)) * 1024 * 1024
+    return int(settings.RMN_MAX_UPLOAD_MB) * 1024 * 1024
 
 
 def too_large_message(limit: int | None = None) -> str:

@@ -60,7 +60,7 @@ def _gate_data_paths(federation: Federation, dataset_path: str) -> list[str]:
 
 def sweep_stale_gate_trainings() -> int:
     """A gate training whose worker stopped sending heartbeats (killed, host lost) ends failed, with its reason."""
-    limit = timezone.now() - timedelta(seconds=getattr(settings, "RMN_HEARTBEAT_STALE_SECONDS", 90))
+    limit = timezone.now() - timedelta(seconds=settings.RMN_HEARTBEAT_STALE_SECONDS)
     stale = list(GateTraining.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=limit))
     for training in stale:
         reason = (

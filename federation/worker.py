@@ -32,7 +32,7 @@ def redis_connection():
 def model_cache() -> ModelCache:
     """This process's cache; its size follows settings.RMN_MODEL_CACHE_SIZE."""
     global _cache
-    capacity = int(getattr(settings, "RMN_MODEL_CACHE_SIZE", 2))
+    capacity = int(settings.RMN_MODEL_CACHE_SIZE)
     if _cache is None:
         _cache = ModelCache(capacity)
     elif _cache.capacity != capacity:

@@ -41,15 +41,14 @@ class Thresholds:
 
     @classmethod
     def from_settings(cls) -> Thresholds:
-        interval = float(getattr(settings, "RMN_SAMPLE_INTERVAL_SECONDS", 5.0))
         return cls(
-            gpu_utilization=float(getattr(settings, "RMN_ALERT_GPU_UTIL_PERCENT", 95.0)),
-            memory_percent=float(getattr(settings, "RMN_ALERT_MEMORY_PERCENT", 90.0)),
-            plateau_steps=int(getattr(settings, "RMN_ALERT_PLATEAU_STEPS", 20)),
-            plateau_tolerance=float(getattr(settings, "RMN_ALERT_PLATEAU_TOLERANCE", 0.01)),
-            heartbeat_stale_seconds=float(getattr(settings, "RMN_HEARTBEAT_STALE_SECONDS", 90)),
+            gpu_utilization=float(settings.RMN_ALERT_GPU_UTIL_PERCENT),
+            memory_percent=float(settings.RMN_ALERT_MEMORY_PERCENT),
+            plateau_steps=int(settings.RMN_ALERT_PLATEAU_STEPS),
+            plateau_tolerance=float(settings.RMN_ALERT_PLATEAU_TOLERANCE),
+            heartbeat_stale_seconds=float(settings.RMN_HEARTBEAT_STALE_SECONDS),
             # Averages over a short window, so a one-sample spike does not page anyone.
-            window_seconds=float(getattr(settings, "RMN_ALERT_WINDOW_SECONDS", max(60.0, 3 * interval))),
+            window_seconds=float(settings.RMN_ALERT_WINDOW_SECONDS),
         )
 
 

@@ -11,9 +11,8 @@ from django.utils import timezone
 
 
 def host_offline_seconds() -> float:
-    """A host is offline when it has not sampled for three intervals (at least 30 s)."""
-    interval = float(getattr(settings, "RMN_SAMPLE_INTERVAL_SECONDS", 5.0))
-    return float(getattr(settings, "RMN_HOST_OFFLINE_SECONDS", max(30.0, 3 * interval)))
+    """A host is offline when it has not sampled for RMN_HOST_OFFLINE_SECONDS (default: three intervals, ≥ 30 s)."""
+    return float(settings.RMN_HOST_OFFLINE_SECONDS)
 
 
 class SystemSample(models.Model):

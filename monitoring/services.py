@@ -32,10 +32,10 @@ GAUGES = (
 def retention() -> dict[int, timedelta]:
     """How long each resolution is kept. Each chart range reads the coarsest level that covers it (engine.ranges)."""
     return {
-        RAW: timedelta(hours=float(getattr(settings, "RMN_SAMPLE_RAW_RETENTION_HOURS", 24))),
-        MINUTE: timedelta(days=float(getattr(settings, "RMN_SAMPLE_MINUTE_RETENTION_DAYS", 2))),
-        FIVE_MINUTES: timedelta(days=float(getattr(settings, "RMN_SAMPLE_5MIN_RETENTION_DAYS", 14))),
-        HOUR: timedelta(days=float(getattr(settings, "RMN_SAMPLE_HOUR_RETENTION_DAYS", 400))),
+        RAW: timedelta(hours=float(settings.RMN_SAMPLE_RAW_RETENTION_HOURS)),
+        MINUTE: timedelta(days=float(settings.RMN_SAMPLE_MINUTE_RETENTION_DAYS)),
+        FIVE_MINUTES: timedelta(days=float(settings.RMN_SAMPLE_5MIN_RETENTION_DAYS)),
+        HOUR: timedelta(days=float(settings.RMN_SAMPLE_HOUR_RETENTION_DAYS)),
     }
 
 

@@ -70,7 +70,7 @@ def index(request):
             }
         ),
         "charts": _chart_payload(controls),
-        "refresh_seconds": max(2, int(float(getattr(settings, "RMN_SAMPLE_INTERVAL_SECONDS", 5)))),
+        "refresh_seconds": max(2, int(float(settings.RMN_SAMPLE_INTERVAL_SECONDS))),
     }
     return render(request, "monitoring/index.html", context)
 
@@ -116,7 +116,7 @@ def acknowledge(request, alert_id: int):
 
 
 def _metrics_allowed(request) -> bool:
-    token = getattr(settings, "RMN_METRICS_TOKEN", "") or ""
+    token = settings.RMN_METRICS_TOKEN or ""
     header = request.META.get("HTTP_AUTHORIZATION", "")
     if (
         token
@@ -124,7 +124,7 @@ def _metrics_allowed(request) -> bool:
         and hmac.compare_digest(header[7:].strip().encode(), token.encode())
     ):
         return True
-    allow = getattr(settings, "RMN_METRICS_ALLOW", []) or []
+    allow = settings.RMN_METRICS_ALLOW or []
     try:
         addr = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
     except ValueError:
@@ -142,7 +142,7 @@ def _metrics_allowed(request) -> bool:
 def metrics(request):
     """Prometheus text format. Allowed with `Authorization: Bearer RMN_METRICS_TOKEN` or from RMN_METRICS_ALLOW."""
     if not _metrics_allowed(request):
-        if getattr(settings, "RMN_METRICS_TOKEN", ""):
+        if settings.RMN_METRICS_TOKEN:
             response = HttpResponse(
                 "metrics: send Authorization: Bearer <RMN_METRICS_TOKEN>\n",
                 status=401,

@@ -108,7 +108,7 @@ class Command(BaseCommand):
         taken = 0
         last_rollup = 0.0
         last_reconcile = 0.0
-        reconcile_every = float(getattr(settings, "RMN_RECONCILE_SECONDS", 20))
+        reconcile_every = float(settings.RMN_RECONCILE_SECONDS)
         next_tick = time.monotonic()
         while not stop.is_set():
             try:
