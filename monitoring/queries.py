@@ -36,7 +36,7 @@ def job_counts() -> dict:
     return {"by_status": {s: agg[s] for s in statuses}, "tokens_per_second": float(agg["tokens"] or 0.0)}
 
 
-def summary(queue_states_fn=None) -> dict:
+def summary(queue_states_fn=None, training_workers_fn=None) -> dict:
     """Top cards: GPU utilization, memory, throughput, active jobs, queues, workers online, open alerts."""
     from rmnconsole.health import queue_states
 
@@ -85,7 +85,18 @@ def summary(queue_states_fn=None) -> dict:
             for h in hosts
         ],
         "alerts": alerts,
+        "training_workers": (training_workers_fn or _training_workers)(),
     }
+
+
+def _training_workers() -> list[dict]:
+    from training.routing import training_workers
+    from training.runtime import training_redis
+
+    try:
+        return training_workers(training_redis())
+    except Exception:  # Redis down: the queue cards already say so
+        return []
 
 
 def series(

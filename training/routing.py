@@ -163,6 +163,37 @@ def waiting_reason(queue_name: str, connection) -> str:
     )
 
 
+def training_workers(connection) -> list[dict]:
+    """Online training workers: what each serves (read back from its queues) and the job it runs now."""
+    from rq import Worker
+
+    rows = []
+    for worker in Worker.all(connection=connection):
+        names = worker.queue_names()
+        if TRAINING not in names:
+            continue
+        needs = [r for r in map(parse_queue, names) if r and r.gpus]
+        gpus, gib = max(((r.gpus, int(r.min_gpu_memory_gib)) for r in needs), default=(0, 0))
+        serves = (
+            f"up to {gpus} GPU{'s' if gpus > 1 else ''}, jobs ≤ {gib} GiB per GPU"
+            if gpus
+            else "CPU jobs only"
+        )
+        if any(r.bitsandbytes for r in needs):
+            serves += ", 4/8-bit (bitsandbytes)"
+        job_id = worker.get_current_job_id() or ""
+        job = int(job_id.rsplit("-", 1)[1]) if job_id.startswith("training-job-") else None
+        rows.append({
+            "name": worker.name,
+            "host": worker.hostname or "",
+            "state": str(getattr(worker.get_state(), "value", worker.get_state())).strip("?"),
+            "serves": serves,
+            "job_id": job,
+            "rq_job_id": job_id,
+        })  # fmt: skip
+    return sorted(rows, key=lambda row: row["name"])
+
+
 def largest_online_gpu(connection) -> tuple[int, int]:
     """(GPUs, GiB per GPU) of the most capable online worker, from the queues the workers listen on."""
     best = (0, 0)

@@ -19,7 +19,7 @@ from tests.reliability.training_helpers import process_is_dead, wait_for, worker
 from tests.scaleout.conftest import submit_sft
 from training.engine.ddp_files import LAUNCHER_LOG, rank_pids
 from training.models import Adapter, TrainingJob, TrainingMetric
-from training.routing import online_queues
+from training.routing import online_queues, training_workers
 from training.runtime import DDP_FOLDER, checkpoint_dir
 from training.services import cancel_training_job, resume_training_job
 from training.sweeper import hard_stop
@@ -139,9 +139,14 @@ def test_cancel_stops_both_ranks_at_the_same_step_and_resume_continues(
     assert Adapter.objects.filter(source_job=resumed).exists()
 
 
-def test_a_rank_that_dies_fails_the_job_with_its_reason(tiny_base_models, sft_dataset, ddp_worker):
+def test_a_rank_that_dies_fails_the_job_with_its_reason(tiny_base_models, sft_dataset, ddp_worker, settings):
     job = submit_sft(tiny_base_models["tiny-llama"], sft_dataset, LONG, "ddp_rank_death")
     pids = _training_ranks(job, ddp_worker)
+    # The dashboard's worker table shows who runs it and what that worker serves.
+    (row,) = [
+        w for w in training_workers(redis.Redis.from_url(settings.REDIS_URL)) if w["name"] == "ddp-worker"
+    ]
+    assert row["job_id"] == job.pk and row["serves"].startswith("up to 2 GPUs, jobs ≤ 24 GiB per GPU")
     os.kill(pids[1], signal.SIGKILL)
     job = _final(job, ddp_worker)
     assert job.status == "failed"

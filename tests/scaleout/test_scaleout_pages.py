@@ -123,3 +123,18 @@ def test_finished_job_shows_estimate_next_to_measured_peak(client_logged_in, tin
     html = client_logged_in.get(f"/training/jobs/{job.pk}/").content.decode()
     assert "memory estimate 0.01 GiB" in html and "measured peak 0.50 GiB" in html and "peak RSS" in html
     assert "waiting:" not in html
+
+
+def test_dashboard_lists_training_workers_with_what_they_serve(client_logged_in, fake_gpu_worker):
+    empty = client_logged_in.get("/monitoring/cards/").content.decode()
+    assert "No training worker is online" in empty
+    fake_gpu_worker(2, 24, name="gpu-b")
+    fake_gpu_worker(1, 80, name="gpu-h100-no-bnb", bitsandbytes=False)
+    cards = client_logged_in.get("/monitoring/cards/").content.decode()
+    table = cards[cards.index('data-testid="training-workers"') :]
+    assert (
+        "<code>gpu-b</code>" in table
+        and "up to 2 GPUs, jobs ≤ 24 GiB per GPU, 4/8-bit (bitsandbytes)" in table
+    )
+    assert "<code>gpu-h100-no-bnb</code>" in table and "up to 1 GPU, jobs ≤ 80 GiB per GPU</td>" in table
+    assert "<td>idle</td>" in table
