@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect, render
@@ -15,8 +16,6 @@ from federation.models import ABTest, Federation
 from rmnconsole.errors import NotFound, ServiceError
 
 STOP_POLLING = 286
-# A config is a few KB; a gated one carries its trained gate (base64 safetensors, ~1–3 MB on an 8B model).
-MAX_CONFIG_BYTES = 32 * 1024 * 1024
 
 
 def _add_error(form, exc: ServiceError) -> None:
@@ -222,11 +221,13 @@ def import_config(request):
         messages.error(request, "Choose a config file or paste its JSON.")
         return redirect("federation:index")
     upload = form.cleaned_data.get("config_file")
-    raw = upload.read(MAX_CONFIG_BYTES + 1) if upload else form.cleaned_data.get("config_text", "").encode()
+    cap = settings.RMN_MAX_FEDERATION_CONFIG_MB * 1024 * 1024
+    raw = upload.read(cap + 1) if upload else form.cleaned_data.get("config_text", "").encode()
     try:
-        if len(raw) > MAX_CONFIG_BYTES:
+        if len(raw) > cap:
             raise ServiceError(
-                f"The config is larger than {MAX_CONFIG_BYTES // 2**20} MB; a config is a few KB (plus its gate)."
+                f"The config is larger than {settings.RMN_MAX_FEDERATION_CONFIG_MB} MB; "
+                "a config is a few KB (a gated one carries its trained gate)."
             )
         try:
             data = json.loads(raw or b"null")

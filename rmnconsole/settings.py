@@ -133,6 +133,8 @@ CHARTJS_INTEGRITY = envstr(
 
 # Uploads: stream to disk; the per-request cap is enforced by the dataset upload handler.
 RMN_MAX_UPLOAD_MB = envint("RMN_MAX_UPLOAD_MB", 100, minimum=1)
+# A federation config is a few KB; a gated one carries its trained gate (~1–3 MB on an 8B model).
+RMN_MAX_FEDERATION_CONFIG_MB = envint("RMN_MAX_FEDERATION_CONFIG_MB", 32, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = None

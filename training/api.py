@@ -168,7 +168,7 @@ class JobFilters(Schema):
         None, description="created, name, eval_loss, train_loss, perplexity, finished (- to reverse)"
     )
     limit: int = Field(100, ge=1, le=1000)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=2**31 - 1)  # PostgreSQL OFFSET is a bigint: huge values would be a 500
 
 
 @router.get("/config", response={200: list[ParamOut], **ERRORS})

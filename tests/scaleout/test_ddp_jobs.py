@@ -117,13 +117,13 @@ def test_two_rank_job_trains_like_a_single_process_job(
 def test_cancel_stops_both_ranks_at_the_same_step_and_resume_continues(
     tiny_base_models, sft_dataset, ddp_worker
 ):
-    # 300 steps: long enough that the cancel lands mid-run, short enough for the resumed job to finish.
-    job = submit_sft(tiny_base_models["tiny-llama"], sft_dataset, {**LONG, "max_steps": 300}, "ddp_cancel")
+    # 500 steps: long enough that the cancel lands mid-run, short enough for the resumed job to finish.
+    job = submit_sft(tiny_base_models["tiny-llama"], sft_dataset, {**LONG, "max_steps": 500}, "ddp_cancel")
     pids = _training_ranks(job, ddp_worker)
     cancel_training_job(job.pk)
     job = _final(job, ddp_worker)
     assert job.status == "cancelled", job.status_reason + job.log[-3000:]
-    assert re.fullmatch(r"Cancelled at step \d+ of 300; resume continues from here", job.status_reason)
+    assert re.fullmatch(r"Cancelled at step \d+ of 500; resume continues from here", job.status_reason)
     assert job.last_checkpoint.endswith(f"checkpoint-{job.current_step}")  # the step the ranks agreed on
     wait_for(
         lambda: all(process_is_dead(p) for p in [*pids.values(), _launcher_pid(job)]), "ranks to exit", 30
@@ -134,8 +134,8 @@ def test_cancel_stops_both_ranks_at_the_same_step_and_resume_continues(
     steps = list(
         TrainingMetric.objects.filter(job=resumed, loss__isnull=False).values_list("step", flat=True)
     )
-    assert steps == list(range(1, 301))  # the carried-over curve goes on where the ranks stopped, no gap
-    assert f"training steps {job.current_step}→300 (resumed from a checkpoint)" in resumed.log
+    assert steps == list(range(1, 501))  # the carried-over curve goes on where the ranks stopped, no gap
+    assert f"training steps {job.current_step}→500 (resumed from a checkpoint)" in resumed.log
     assert Adapter.objects.filter(source_job=resumed).exists()
 
 

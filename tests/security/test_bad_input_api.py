@@ -628,6 +628,7 @@ CASES = [
         detail="UTF-8",
     ),
     Case("jobs-limit-zero", "get", "/api/training/jobs?limit=0", status=(422,)),
+    Case("jobs-offset-beyond-bigint", "get", "/api/training/jobs?offset=11120826759533250560", status=(422,)),
     Case("jobs-bad-status", "get", "/api/training/jobs?status=running' OR 1=1", detail="Unknown status"),
     Case("jobs-bad-sort", "get", "/api/training/jobs?sort=id;DROP TABLE x", detail="Unknown sort"),
     Case("job-unknown", "get", "/api/training/jobs/987654", status=(404,)),

@@ -270,7 +270,8 @@ CASES = [
         "import-oversize",
         "/federation/import/",
         lambda w: {"config_file": SimpleUploadedFile("f.json", b" " * (2 * 1024 * 1024 + 10))},
-        says="2 MB",
+        says="larger than 2 MB",
+        settings={"RMN_MAX_FEDERATION_CONFIG_MB": 2},
     ),
     FormCase(
         "import-not-utf8",
