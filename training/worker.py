@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import time
 
 from rq.worker import Worker
@@ -38,6 +39,8 @@ class TrainingWorker(ReconcilingMixin, Worker):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        # The host `training_worker --capabilities` announced (jobs record it too): the dashboard shows the same name.
+        self.hostname = os.environ.get("RMN_WORKER_HOST") or self.hostname
         seconds = preload_training_stack()
         # Park everything imported so far outside the garbage collector: the forked horses then neither
         # re-scan these objects nor copy their pages on write when a collection touches them.

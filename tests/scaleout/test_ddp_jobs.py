@@ -147,6 +147,7 @@ def test_a_rank_that_dies_fails_the_job_with_its_reason(tiny_base_models, sft_da
         w for w in training_workers(redis.Redis.from_url(settings.REDIS_URL)) if w["name"] == "ddp-worker"
     ]
     assert row["job_id"] == job.pk and row["serves"].startswith("up to 2 GPUs, jobs ≤ 24 GiB per GPU")
+    assert row["host"] == "ddp-host"  # the announced host, as on the job
     os.kill(pids[1], signal.SIGKILL)
     job = _final(job, ddp_worker)
     assert job.status == "failed"
