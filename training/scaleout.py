@@ -141,10 +141,17 @@ def _gib(value_bytes: int | None) -> str:
 def job_context(job: TrainingJob) -> dict:
     """What the job page shows: where it is routed, why it waits, the estimate next to the measured peak."""
     estimate = job.memory_estimate or {}
-    gpus = int((job.config or {}).get("num_gpus") or 0)
+    config = job.config or {}
+    gpus = int(config.get("num_gpus") or 0)
     return {
         "queue_name": job.queue_name or "training",
         "num_gpus": gpus,
+        # DDP: every rank takes batch_size × accumulation examples per optimizer step.
+        "global_batch": int(config.get("batch_size", 4))
+        * int(config.get("gradient_accumulation_steps", 1))
+        * gpus
+        if gpus > 1
+        else None,
         "waiting_reason": job_waiting_reason(job),
         "estimate": f"{estimate['total']:.2f} GiB" if "total" in estimate else "—",
         "estimate_parts": {k: v for k, v in estimate.items() if k not in ("total", "lora_parameters")},

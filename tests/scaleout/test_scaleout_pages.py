@@ -69,6 +69,7 @@ def test_form_and_page_refuse_then_queue_a_gpu_job_with_its_reason(
     html = client_logged_in.get(f"/training/jobs/{job.pk}/").content.decode()
     assert "waiting: no worker with 2 GPUs with ≥ 8 GiB each online" in html
     assert "training.g2.m8" in html and f"{job.memory_estimate['total']:.2f} GiB" in html
+    assert "2 DDP ranks, global batch 4" in html  # batch 2 per rank × 2 ranks
 
     # The monitoring dashboard shows the capability queue it waits in, and the queue alert names it.
     cards = client_logged_in.get("/monitoring/cards/").content.decode()
