@@ -23,7 +23,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks.training_overhead import raw_trl, write_dataset  # noqa: E402
+from benchmarks.training_overhead import bench_config, raw_trl, write_dataset  # noqa: E402
+from training.engine.ddp_entry import leave_group  # noqa: E402
 
 DDP_ARGS = {"ddp_backend": "gloo", "ddp_find_unused_parameters": False}
 
@@ -75,6 +76,7 @@ def main() -> None:
         spec = json.loads(options.raw_rank)
         args = (Path(spec["model_dir"]), Path(spec["data_file"]), spec["cfg"], Path(spec["out_dir"]))
         result = raw_trl(*args, **DDP_ARGS)
+        leave_group()  # the same clean exit as the console's ranks
         if os.environ.get("RANK") == "0":
             print("RAW " + json.dumps(result), flush=True)
         return
@@ -87,20 +89,7 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="rmn-bench-ddp-"))
     model_dir = build_tiny_model("tiny-llama", REPO / "var" / "cache" / "tiny-models" / "tiny-llama").path
     data_file = root / write_dataset(root, options.rows)
-    cfg = {
-        "max_steps": options.steps,
-        "batch_size": options.batch_size,
-        "learning_rate": 2e-4,
-        "lora_r": 16,
-        "lora_alpha": 32,
-        "lora_dropout": 0.05,
-        "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"],
-        "max_seq_length": 256,
-        "validation_split": 0.0,
-        "checkpoint_steps": options.steps,
-        "seed": 42,
-        "logging_steps": 1,
-    }
+    cfg = bench_config(options.steps, options.batch_size)
     print(f"tiny-llama, 2 gloo ranks, {options.rows} rows, {options.steps} steps, batch {options.batch_size}/rank, "
           f"{options.repeats} interleaved repeats")  # fmt: skip
     ratios, raw_all, con_all = [], [], []

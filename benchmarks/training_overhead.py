@@ -64,6 +64,24 @@ def write_dataset(root: Path, n: int) -> str:
     return "datasets/bench.jsonl"
 
 
+def bench_config(steps: int, batch_size: int) -> dict:
+    """The hyperparameters both sides of a training benchmark use."""
+    return {
+        "max_steps": steps,
+        "batch_size": batch_size,
+        "learning_rate": 2e-4,
+        "lora_r": 16,
+        "lora_alpha": 32,
+        "lora_dropout": 0.05,
+        "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"],
+        "max_seq_length": 256,
+        "validation_split": 0.0,
+        "checkpoint_steps": steps,
+        "seed": 42,
+        "logging_steps": 1,
+    }
+
+
 def raw_trl(model_dir: Path, data_file: Path, cfg: dict, out_dir: Path, **extra_args) -> dict:
     """The plain trl script: what an engineer would write by hand for the same run (`extra_args`: more SFTConfig)."""
     import torch
@@ -246,20 +264,7 @@ def main() -> None:
     register_local_model("tiny-llama", "llama", str(model_dir), 143_000, dtype="float32", is_tiny=True)
     dataset = write_dataset(root, options.rows)
     get_queue(TRAINING).empty()
-    cfg = {
-        "max_steps": options.steps,
-        "batch_size": options.batch_size,
-        "learning_rate": 2e-4,
-        "lora_r": 16,
-        "lora_alpha": 32,
-        "lora_dropout": 0.05,
-        "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"],
-        "max_seq_length": 256,
-        "validation_split": 0.0,
-        "checkpoint_steps": options.steps,
-        "seed": 42,
-        "logging_steps": 1,
-    }
+    cfg = bench_config(options.steps, options.batch_size)
     log = open(root / "worker.log", "w")  # noqa: SIM115
     worker = subprocess.Popen(
         [

@@ -83,6 +83,7 @@ def main(argv: list[str]) -> int:
         )
         if me == 0:
             write_result(folder, result)
+        leave_group()
         return 0
     except BaseException as exc:
         failure = classify(
@@ -97,6 +98,18 @@ def main(argv: list[str]) -> int:
             comm=is_communication_error(exc),
         )
         return 1
+
+
+def leave_group() -> None:
+    """Wait until every rank is done (rank 0 has its result written), then tear the group down cleanly.
+
+    A rank that simply exits while a peer still holds the group can abort in gloo's threads ("terminate called
+    without an active exception", SIGABRT), and torchrun would then fail a job that had finished."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def _cuda() -> bool:
