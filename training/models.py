@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+
+from rmnconsole.models import NamedVersionMixin
 
 
 class BaseModel(models.Model):
@@ -172,7 +172,7 @@ class TrainingMetric(models.Model):
         return f"job {self.job_id} step {self.step}"
 
 
-class Adapter(models.Model):
+class Adapter(NamedVersionMixin, models.Model):
     """A trained LoRA adapter in the registry: a PEFT folder under the data root's adapters/."""
 
     AdapterType = AdapterType
@@ -202,15 +202,6 @@ class Adapter(models.Model):
 
     def __str__(self) -> str:
         return self.label
-
-    @property
-    def label(self) -> str:
-        return f"{self.name} v{self.version}"
-
-    def abs_path(self) -> Path:
-        from rmnconsole.paths import data_root
-
-        return data_root() / self.path
 
     @classmethod
     def next_version(cls, name: str) -> int:

@@ -182,11 +182,12 @@ def training_workers(connection) -> list[dict]:
         if any(r.bitsandbytes for r in needs):
             serves += ", 4/8-bit (bitsandbytes)"
         job_id = worker.get_current_job_id() or ""
+        state = worker.get_state()
         job = int(job_id.rsplit("-", 1)[1]) if job_id.startswith("training-job-") else None
         rows.append({
             "name": worker.name,
             "host": worker.hostname or "",
-            "state": str(getattr(worker.get_state(), "value", worker.get_state())).strip("?"),
+            "state": str(getattr(state, "value", state)).strip("?"),
             "serves": serves,
             "job_id": job,
             "rq_job_id": job_id,

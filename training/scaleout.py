@@ -10,7 +10,6 @@ from pathlib import Path
 from rmnconsole.errors import ServiceError
 from rmnconsole.paths import data_root
 from training.engine.memory import GIB, MemoryEstimate, ModelShape, estimate_training_memory
-from training.engine.process import peak_memory_bytes
 from training.models import BaseModel, TrainingJob
 from training.routing import (
     Requirements,
@@ -125,11 +124,13 @@ def job_waiting_reason(job: TrainingJob, connection=None) -> str:
         return ""
 
 
-def record_peak(job_id: int, measured: int | None = None) -> None:
-    """Store the measured peak on the job (at its end), to show next to the estimate: `measured` when the
-    training ran in other processes (rank 0 of a distributed run), else this work horse's own peak."""
+def record_peak(job_id: int, measured: int | None) -> None:
+    """Store the measured peak on the job (at its end), to show next to the estimate; None: nothing was measured
+    (a distributed run that failed: its ranks never reported one)."""
+    if measured is None:
+        return
     try:
-        TrainingJob.objects.filter(pk=job_id).update(peak_memory_bytes=measured or peak_memory_bytes())
+        TrainingJob.objects.filter(pk=job_id).update(peak_memory_bytes=measured)
     except Exception as exc:  # measuring must never change how the job ends
         log.warning("peak memory of job %s not recorded: %s", job_id, exc)
 
@@ -146,12 +147,7 @@ def job_context(job: TrainingJob) -> dict:
     return {
         "queue_name": job.queue_name or "training",
         "num_gpus": gpus,
-        # DDP: every rank takes batch_size × accumulation examples per optimizer step.
-        "global_batch": int(config.get("batch_size", 4))
-        * int(config.get("gradient_accumulation_steps", 1))
-        * gpus
-        if gpus > 1
-        else None,
+        "global_batch": _global_batch(config, gpus),
         "waiting_reason": job_waiting_reason(job),
         "estimate": f"{estimate['total']:.2f} GiB" if "total" in estimate else "—",
         "estimate_parts": {k: v for k, v in estimate.items() if k not in ("total", "lora_parameters")},
@@ -159,6 +155,13 @@ def job_context(job: TrainingJob) -> dict:
         "peak": _gib(job.peak_memory_bytes),
         "peak_kind": _peak_kind(job.device or "", gpus),
     }
+
+
+def _global_batch(config: dict, gpus: int) -> int | None:
+    """DDP: every rank takes batch_size × accumulation examples per optimizer step."""
+    if gpus < 2:
+        return None
+    return int(config.get("batch_size", 4)) * int(config.get("gradient_accumulation_steps", 1)) * gpus
 
 
 def _peak_kind(device: str, gpus: int) -> str:

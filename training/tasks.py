@@ -23,6 +23,7 @@ from training.engine.distributed import run_distributed
 from training.engine.errors import Failure, classify
 from training.engine.export import ModelCard, move_into_store, prepare_adapter, remove_quietly
 from training.engine.loading import resolve_model_folder
+from training.engine.process import peak_memory_bytes
 from training.engine.runner import TrainingResult, TrainingRun, run_training
 from training.models import Adapter, TrainingJob
 from training.runtime import CANCEL_KEY, DDP_FOLDER, checkpoint_dir, training_redis
@@ -92,7 +93,8 @@ def run_training_job(job_id: int) -> str:
     except BaseException as exc:  # every way out must leave the row in a final state
         sync.finish()
         _reconnect_database()
-        record_peak(job.pk, None if cfg is None or cfg.num_gpus < 2 else 0)
+        # In-process training peaked in this horse; failed ranks never reported theirs.
+        record_peak(job.pk, peak_memory_bytes() if cfg is None or cfg.num_gpus < 2 else None)
         failure = classify(
             exc, batch_size=cfg.batch_size if cfg else None, quantization=cfg.quantization if cfg else None
         )

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.db import models
 
-from rmnconsole.paths import data_root
+from rmnconsole.models import NamedVersionMixin
 
 
-class Dataset(models.Model):
+class Dataset(NamedVersionMixin, models.Model):
     """A training file (SFT or DPO), its detected format, and its last validation report and quality score."""
 
     class Type(models.TextChoices):
@@ -76,13 +75,6 @@ class Dataset(models.Model):
 
     def __str__(self) -> str:
         return self.label
-
-    @property
-    def label(self) -> str:
-        return f"{self.name} v{self.version}"
-
-    def abs_path(self) -> Path:
-        return data_root() / self.path
 
     @property
     def is_finished(self) -> bool:

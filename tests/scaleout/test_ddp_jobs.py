@@ -155,6 +155,7 @@ def test_a_rank_that_dies_fails_the_job_with_its_reason(tiny_base_models, sft_da
         job.status_reason
     )
     assert "the other ranks were stopped" in job.status_reason
+    assert job.peak_memory_bytes is None  # the ranks never reported one; the horse's own RSS would mislead
     wait_for(
         lambda: process_is_dead(pids[0]) and process_is_dead(_launcher_pid(job)), "rank 0 to be stopped", 30
     )
