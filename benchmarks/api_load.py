@@ -88,8 +88,8 @@ def seed(data_root: Path, clients: int) -> dict:
     call_command("migrate", verbosity=0)
     from django.contrib.auth import get_user_model
 
-    from datasets_app.mapping_services import seed_demo
-    from datasets_app.services import register_dataset_file
+    from datasets_app.library.services import register_dataset_file
+    from datasets_app.mappings.services import seed_demo
     from rmnconsole.models import ApiToken
     from training.base_models import register_local_model
     from training.engine.tiny_models import build_tiny_model

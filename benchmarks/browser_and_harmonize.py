@@ -43,10 +43,10 @@ def _rss_mb() -> float:
 def duckdb_op(op: str, csv_path: Path, out: Path) -> dict:
     import datetime as dt
 
-    from datasets_app import sample_data
-    from datasets_app.harmonize import browser, sql
-    from datasets_app.harmonize.rules import parse_rules
-    from datasets_app.rmis import get_schema
+    from datasets_app.mappings import demo as sample_data
+    from datasets_app.mappings.harmonize import browser, sql
+    from datasets_app.mappings.harmonize.rules import parse_rules
+    from datasets_app.mappings.rmis import get_schema
 
     started = time.perf_counter()
     limits = sql.Limits(
@@ -121,7 +121,7 @@ def _cpu() -> float:
 def child(engine: str, op: str, csv_path: str, out: str) -> None:
     fn = duckdb_op if engine == "duckdb" else pandas_op
     if engine == "duckdb":  # imports are not part of the measurement
-        import datasets_app.harmonize.browser  # noqa: F401
+        import datasets_app.mappings.harmonize.browser  # noqa: F401
     else:
         import pandas  # noqa: F401
     cpu = _cpu()
@@ -156,7 +156,7 @@ def main() -> None:
         child(*args.child)
         return
 
-    from datasets_app import sample_data
+    from datasets_app.mappings import demo as sample_data
 
     folder = Path(tempfile.mkdtemp(prefix="bench-browser-"))
     csv_path = folder / "retailer_alpha_events.csv"

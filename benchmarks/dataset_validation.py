@@ -224,7 +224,7 @@ def baseline_parse(path: Path) -> float:
 
 
 def _validate_child(path: str, queue) -> None:
-    from datasets_app.validation import validate_file
+    from datasets_app.library.validation import validate_file
 
     start = time.perf_counter()
     report = validate_file(path).to_dict()

@@ -131,7 +131,7 @@ def _wait_for_worker(process: subprocess.Popen, log: Path, timeout: float = 120)
     """Submit only once the worker listens: "first prompt" then measures the model load, not the process boot."""
     from rq import Worker
 
-    from rmnconsole.queues import get_queue
+    from rmnconsole.core.queues import get_queue
 
     queue = get_queue("inference")
     deadline = time.monotonic() + timeout
@@ -167,7 +167,7 @@ def through_worker(base: Path, adapters: tuple[Path, Path], new_tokens: int, loc
 
     from federation import runs, services
     from federation.models import InferenceRun
-    from rmnconsole.paths import ADAPTERS, data_dir, relative_to_root
+    from rmnconsole.core.paths import ADAPTERS, data_dir, relative_to_root
     from training.base_models import register_local_model
     from training.models import Adapter
 

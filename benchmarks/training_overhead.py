@@ -255,7 +255,7 @@ def main() -> None:
     datasets.disable_progress_bars()
     from django.core.management import call_command
 
-    from rmnconsole.queues import TRAINING, get_queue
+    from rmnconsole.core.queues import TRAINING, get_queue
     from training.base_models import register_local_model
     from training.engine.tiny_models import build_tiny_model
 

@@ -1,4 +1,4 @@
 """Django admin of the datasets & mappings app."""
 
-import datasets_app.dataset_admin
-import datasets_app.mapping_admin  # noqa: F401
+import datasets_app.library.admin
+import datasets_app.mappings.admin  # noqa: F401

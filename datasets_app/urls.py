@@ -4,6 +4,6 @@ from django.urls import include, path
 
 app_name = "datasets_app"
 urlpatterns = [
-    path("", include("datasets_app.dataset_urls")),
-    path("", include("datasets_app.mapping_urls")),
+    path("", include("datasets_app.library.urls")),
+    path("", include("datasets_app.mappings.urls")),
 ]

@@ -11,9 +11,9 @@ from federation.engine.types import GenerationParams
 from federation.models import ABTest, Federation
 from federation.runs import check_generation_params
 from federation.services import check_id, check_text
-from rmnconsole import audit, queues
-from rmnconsole.errors import NotFound, ServiceError
-from rmnconsole.paths import DATASETS, PathOutsideDataRoot, data_dir, relative_to_root, resolve_inside
+from rmnconsole.core import audit, queues
+from rmnconsole.core.errors import NotFound, ServiceError
+from rmnconsole.core.paths import DATASETS, PathOutsideDataRoot, data_dir, relative_to_root, resolve_inside
 
 MAX_PROMPTS = 200
 REFERENCE_SEPARATOR = "||"

@@ -12,7 +12,7 @@ from federation import abtests, config_io, gates, metrics, runs, services, worke
 from federation.engine.types import COMBINATIONS
 from federation.models import ABTest, Federation
 from rmnconsole.api_schemas import ERRORS, StrictFloat, StrictInt
-from rmnconsole.errors import ServiceError
+from rmnconsole.core.errors import ServiceError
 
 router = Router(tags=["federation"])
 

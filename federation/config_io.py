@@ -13,9 +13,9 @@ from django.utils import timezone
 
 from federation import services
 from federation.models import Federation, Method
-from rmnconsole import audit
-from rmnconsole.errors import ServiceError
-from rmnconsole.paths import EXPORTS, data_dir, data_root
+from rmnconsole.core import audit
+from rmnconsole.core.errors import ServiceError
+from rmnconsole.core.paths import EXPORTS, data_dir, data_root
 
 FORMAT = "rmn-federation"
 FORMAT_VERSION = 1

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from federation import runs, services
 from federation.models import Federation, Method
-from rmnconsole.errors import NotFound, ServiceError
+from rmnconsole.core.errors import NotFound, ServiceError
 
 
 def _result(run) -> dict:

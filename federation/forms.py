@@ -8,7 +8,7 @@ from federation.engine.types import COMBINATIONS
 from federation.metrics import adapter_size_bytes, human_bytes
 from federation.models import Federation, Method
 from federation.runs import MAX_NEW_TOKENS
-from rmnconsole.paths import DATASETS, data_dir, relative_to_root
+from rmnconsole.core.paths import DATASETS, data_dir, relative_to_root
 from training.models import Adapter, BaseModel
 
 

@@ -10,9 +10,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from federation.models import Federation, GateTraining, JobStatus, Method
-from rmnconsole import audit, queues
-from rmnconsole.errors import Conflict, ServiceError
-from rmnconsole.paths import (
+from rmnconsole.core import audit, queues
+from rmnconsole.core.errors import Conflict, ServiceError
+from rmnconsole.core.paths import (
     DATASETS,
     FEDERATIONS,
     PathOutsideDataRoot,

@@ -205,7 +205,7 @@ class InferenceRun(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    # Stamped while a worker generates: a run whose heartbeat goes stale lost its worker (rmnconsole.reconcile).
+    # Stamped while a worker generates: a run whose heartbeat goes stale lost its worker (rmnconsole.core.reconcile).
     heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -1,12 +1,12 @@
-"""Federation's job rows for the reconcile step (rmnconsole.reconcile): inference runs, A/B tests, gate trainings."""
+"""Federation's job rows for the reconcile step (rmnconsole.core.reconcile): inference runs, A/B tests, gate trainings."""
 
 from __future__ import annotations
 
 from django.utils import timezone
 
 from federation.models import ABTest, Federation, GateTraining, InferenceRun, JobStatus
-from rmnconsole import queues
-from rmnconsole.reconcile import JobKind, heartbeat_stale, process_gone
+from rmnconsole.core import queues
+from rmnconsole.core.reconcile import JobKind, heartbeat_stale, process_gone
 
 QUEUED, RUNNING = JobStatus.QUEUED, JobStatus.RUNNING
 

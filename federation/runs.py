@@ -8,8 +8,8 @@ from django.utils import timezone
 from federation import worker
 from federation.models import Federation, InferenceRun
 from federation.services import check_id, check_text, require_staff
-from rmnconsole import audit, queues
-from rmnconsole.errors import Conflict, NotFound, ServiceError
+from rmnconsole.core import audit, queues
+from rmnconsole.core.errors import Conflict, NotFound, ServiceError
 
 MAX_PROMPT_CHARS = 8000
 MAX_NEW_TOKENS = 1024

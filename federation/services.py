@@ -19,9 +19,9 @@ from federation.engine.types import (
 )
 from federation.gates import GATE_DEFAULTS, install_gate, start_gate_training
 from federation.models import Federation, FederationMember, Method, Role
-from rmnconsole import audit, queues
-from rmnconsole.errors import Conflict, Forbidden, NotFound, ServiceError
-from rmnconsole.paths import (
+from rmnconsole.core import audit, queues
+from rmnconsole.core.errors import Conflict, Forbidden, NotFound, ServiceError
+from rmnconsole.core.paths import (
     FEDERATIONS,
     data_dir,
     data_root,

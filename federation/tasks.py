@@ -12,9 +12,9 @@ from django.utils import timezone
 from federation import gates, services, worker
 from federation.engine.types import GenerationParams
 from federation.models import ABTest, Federation, GateTraining, InferenceRun, JobStatus
-from rmnconsole.errors import ServiceError
-from rmnconsole.heartbeat import Heartbeat
-from rmnconsole.paths import data_root, relative_to_root
+from rmnconsole.core.errors import ServiceError
+from rmnconsole.core.heartbeat import Heartbeat
+from rmnconsole.core.paths import data_root, relative_to_root
 
 logger = logging.getLogger(__name__)
 QUEUED, RUNNING = JobStatus.QUEUED, JobStatus.RUNNING

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from federation import abtests, config_io, gates, metrics, runs, services, worker
 from federation.forms import ABTestForm, FederationForm, ImportForm, InferenceForm
 from federation.models import ABTest, Federation
-from rmnconsole.errors import NotFound, ServiceError
+from rmnconsole.core.errors import NotFound, ServiceError
 
 STOP_POLLING = 286
 

@@ -9,8 +9,8 @@ import time
 from django.conf import settings
 
 from federation.engine.cache import CacheLookup, ModelCache
-from rmnconsole import queues
-from rmnconsole.heartbeat import worker_id
+from rmnconsole.core import queues
+from rmnconsole.core.heartbeat import worker_id
 
 logger = logging.getLogger(__name__)
 

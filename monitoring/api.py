@@ -12,7 +12,7 @@ from monitoring import queries, services
 from monitoring.engine.ranges import RangeError
 from monitoring.models import Alert
 from rmnconsole.api_schemas import ERRORS
-from rmnconsole.errors import ServiceError
+from rmnconsole.core.errors import ServiceError
 
 router = Router(tags=["monitoring"])
 

@@ -14,8 +14,8 @@ from monitoring.engine.ranges import FINER, FIVE_MINUTES, HOUR, MINUTE, RAW, RES
 from monitoring.engine.sampler import Snapshot
 from monitoring.models import Alert, SystemSample, WorkerHost
 from monitoring.sql import EpochBucket
-from rmnconsole import audit
-from rmnconsole.errors import Conflict, NotFound
+from rmnconsole.core import audit
+from rmnconsole.core.errors import Conflict, NotFound
 
 GAUGES = (
     "utilization",

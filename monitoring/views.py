@@ -16,7 +16,7 @@ from monitoring import queries, services
 from monitoring.engine.ranges import RANGE_CHOICES, RangeError
 from monitoring.metrics import build_registry
 from monitoring.models import Alert, WorkerHost
-from rmnconsole.errors import ServiceError
+from rmnconsole.core.errors import ServiceError
 
 
 def _controls(request) -> dict:

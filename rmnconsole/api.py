@@ -8,7 +8,7 @@ from ninja.errors import AuthenticationError, ValidationError
 
 from rmnconsole.api_auth import API_AUTH
 from rmnconsole.api_schemas import ERRORS
-from rmnconsole.errors import ServiceError
+from rmnconsole.core.errors import ServiceError
 
 api = NinjaAPI(
     title="RMN LoRA Admin Console API",
@@ -64,9 +64,9 @@ def me(request):
 
 
 # --- app routers ---
-api.add_router("/datasets", "datasets_app.dataset_api.router")
+api.add_router("/datasets", "datasets_app.library.api.router")
 api.add_router("/training", "training.api.router")
 api.add_router("/adapters", "training.api.adapters_router")
-api.add_router("", "datasets_app.mapping_api.router")
+api.add_router("", "datasets_app.mappings.api.router")
 api.add_router("/monitoring", "monitoring.api.router")
 api.add_router("", "federation.api.router")

@@ -12,10 +12,10 @@ import django
 django.setup()
 
 # --- datasets ---
-from datasets_app.dataset_facade import export_dataset, list_datasets, register_dataset, validate_dataset  # noqa: E402
+from datasets_app.library.facade import export_dataset, list_datasets, register_dataset, validate_dataset  # noqa: E402
 
 # --- mappings ---
-from datasets_app.mapping_facade import (  # noqa: E402
+from datasets_app.mappings.facade import (  # noqa: E402
     activate_mapping,
     browse_source,
     build_training_dataset,

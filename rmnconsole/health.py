@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rmnconsole.queues import ALL, TRAINING, get_queue
+from rmnconsole.core.queues import ALL, TRAINING, get_queue
 
 
 @dataclass

@@ -26,7 +26,7 @@ class NamedVersionMixin:
         return f"{self.name} v{self.version}"
 
     def abs_path(self) -> Path:
-        from rmnconsole.paths import data_root
+        from rmnconsole.core.paths import data_root
 
         return data_root() / self.path
 

@@ -1,4 +1,4 @@
-"""RQ worker classes that reconcile the job tables with Redis when they start (see rmnconsole.reconcile).
+"""RQ worker classes that reconcile the job tables with Redis when they start (see rmnconsole.core.reconcile).
 
 manage.py rqworker training default --worker-class rmnconsole.workers.ReconcilingWorker
 manage.py rqworker inference --worker-class rmnconsole.workers.ReconcilingSimpleWorker
@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 def reconcile_on_start() -> None:
     from django.db import connection
 
-    from rmnconsole.reconcile import reconcile_all
+    from rmnconsole.core.reconcile import reconcile_all
 
     try:
         changed = {k: v for k, v in reconcile_all().items() if any(v.values())}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from rmnconsole.paths import MODELS, data_dir, data_root
+from rmnconsole.core.paths import MODELS, data_dir, data_root
 from training.engine.base_models import check_availability
 from training.engine.tiny_models import TINY_MODELS, TinyModelInfo, build_tiny_model
 from training.models import BaseModel

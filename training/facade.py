@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rmnconsole.errors import ServiceError
+from rmnconsole.core.errors import ServiceError
 from training import services
 from training.engine.config import PARAMS
 

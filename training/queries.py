@@ -8,7 +8,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from rmnconsole.errors import NotFound, ServiceError
+from rmnconsole.core.errors import NotFound, ServiceError
 from training.models import Adapter, TrainingJob, TrainingMetric
 
 JOB_SORTS = {

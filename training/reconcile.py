@@ -1,11 +1,11 @@
-"""Training's job rows for the reconcile step (rmnconsole.reconcile): a queued job Redis lost goes back on its
+"""Training's job rows for the reconcile step (rmnconsole.core.reconcile): a queued job Redis lost goes back on its
 capability queue; a running job whose worker is gone ends "Worker lost" with its last checkpoint kept; a cancel past
 its grace period gets its hard stop."""
 
 from __future__ import annotations
 
-from rmnconsole import queues
-from rmnconsole.reconcile import JobKind
+from rmnconsole.core import queues
+from rmnconsole.core.reconcile import JobKind
 from training.models import TrainingJob
 from training.sweeper import end_lost_job, hard_stop_overdue_cancels, silent_reason
 

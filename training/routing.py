@@ -13,7 +13,7 @@ import re
 import socket
 from dataclasses import asdict, dataclass, field
 
-from rmnconsole.queues import TRAINING
+from rmnconsole.core.queues import TRAINING
 
 GIB = 1024**3
 GPU_COUNTS = (1, 2, 4, 8)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from django.conf import settings
 
-from rmnconsole import queues
-from rmnconsole.paths import CHECKPOINTS, data_dir, data_root
+from rmnconsole.core import queues
+from rmnconsole.core.paths import CHECKPOINTS, data_dir, data_root
 from training.engine.checkpoints import latest_checkpoint
 from training.models import TrainingJob
 

@@ -7,8 +7,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from rmnconsole.errors import ServiceError
-from rmnconsole.paths import data_root
+from rmnconsole.core.errors import ServiceError
+from rmnconsole.core.paths import data_root
 from training.engine.memory import GIB, MemoryEstimate, ModelShape, estimate_training_memory
 from training.models import BaseModel, TrainingJob
 from training.routing import (

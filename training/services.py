@@ -12,9 +12,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from rmnconsole import audit, queues
-from rmnconsole.errors import Conflict, Forbidden, NotFound, ServiceError
-from rmnconsole.paths import (
+from rmnconsole.core import audit, queues
+from rmnconsole.core.errors import Conflict, Forbidden, NotFound, ServiceError
+from rmnconsole.core.paths import (
     PathOutsideDataRoot,
     relative_to_root,
     resolve_inside,
@@ -78,7 +78,7 @@ def _file_sha256(path: Path) -> str:
 def _datasets_services():
     # The datasets app may not provide these yet (or at all): import lazily, use what exists.
     try:
-        from datasets_app import services
+        from datasets_app.library import services
     except ImportError:
         return None
     return services

@@ -7,8 +7,8 @@ import logging
 from django.conf import settings
 from django.utils import timezone
 
-from rmnconsole.paths import relative_to_root
-from rmnconsole.reconcile import LOST, process_gone
+from rmnconsole.core.paths import relative_to_root
+from rmnconsole.core.reconcile import LOST, process_gone
 from training.models import TrainingJob
 from training.runtime import cancel_grace_seconds, existing_checkpoint, training_redis
 

@@ -15,8 +15,8 @@ from django.conf import settings
 from django.db import IntegrityError, close_old_connections, connection, transaction
 from django.utils import timezone
 
-from rmnconsole.paths import ADAPTERS, data_dir, data_root, relative_to_root, resolve_inside
-from rmnconsole.reconcile import LOST
+from rmnconsole.core.paths import ADAPTERS, data_dir, data_root, relative_to_root, resolve_inside
+from rmnconsole.core.reconcile import LOST
 from training.engine.checkpoints import latest_checkpoint
 from training.engine.config import build_config
 from training.engine.distributed import run_distributed

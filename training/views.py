@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from rmnconsole.errors import NotFound, ServiceError
+from rmnconsole.core.errors import NotFound, ServiceError
 from training import queries, scaleout, services
 from training.forms import StartTrainingForm
 from training.models import AdapterType, BaseModel, TrainingJob

@@ -35,7 +35,7 @@ def preload_training_stack() -> float:
 
 
 class TrainingWorker(ReconcilingMixin, Worker):
-    """Preloads the ML stack, and reconciles the job tables with Redis when it starts (rmnconsole.reconcile)."""
+    """Preloads the ML stack, and reconciles the job tables with Redis when it starts (rmnconsole.core.reconcile)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

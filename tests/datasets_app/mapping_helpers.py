@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from datasets_app.harmonize import browser, sql, validate
-from datasets_app.harmonize.rules import parse_rules
-from datasets_app.rmis import get_schema
+from datasets_app.mappings.harmonize import browser, sql, validate
+from datasets_app.mappings.harmonize.rules import parse_rules
+from datasets_app.mappings.rmis import get_schema
 
 V1 = get_schema("rmis.ad_event", 1)
 MAPPING_DB = "test_rmn_mappings"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from datasets_app.harmonize import browser, sql
-from datasets_app.harmonize.browser import ColumnFilter, Query
-from datasets_app.harmonize.rules import RuleError, parse_rules
+from datasets_app.mappings.harmonize import browser, sql
+from datasets_app.mappings.harmonize.browser import ColumnFilter, Query
+from datasets_app.mappings.harmonize.rules import RuleError, parse_rules
 from tests.datasets_app.mapping_helpers import V1, Engine, rule
 
 EVIL = ['evil"col', "a'b", "x); DROP TABLE t; --"]

@@ -9,10 +9,10 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from datasets_app import sample_data
-from datasets_app.harmonize import browser
-from datasets_app.harmonize.browser import ColumnFilter, Query, TimeSpec
-from datasets_app.harmonize.rules import parse_rules
+from datasets_app.mappings import demo as sample_data
+from datasets_app.mappings.harmonize import browser
+from datasets_app.mappings.harmonize.browser import ColumnFilter, Query, TimeSpec
+from datasets_app.mappings.harmonize.rules import parse_rules
 from tests.datasets_app.mapping_helpers import V1, Engine
 
 ROWS = 3000

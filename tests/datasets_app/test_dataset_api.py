@@ -9,8 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 from django.test import Client
 
+from datasets_app.library.upload import CappedUploadHandler
 from datasets_app.models import Dataset
-from datasets_app.upload import CappedUploadHandler
 from tests.datasets_app.dataset_helpers import poor_rows, sft_rows, write_jsonl
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from datasets_app.validation import DatasetFileError, band_for, pii, precheck_file, validate_file
+from datasets_app.library.validation import DatasetFileError, band_for, pii, precheck_file, validate_file
 
 WORDS = [
     "campaign",

@@ -9,9 +9,9 @@ import zipfile
 import pyarrow.parquet as pq
 import pytest
 
-from datasets_app import services
-from datasets_app.dataset_export import export_dataset
-from rmnconsole.errors import ServiceError
+from datasets_app.library import services
+from datasets_app.library.export import export_dataset
+from rmnconsole.core.errors import ServiceError
 from tests.datasets_app.dataset_helpers import dpo_rows, sft_rows, write_jsonl
 
 pytestmark = pytest.mark.django_db

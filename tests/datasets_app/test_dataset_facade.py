@@ -8,7 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from datasets_app.models import Dataset
-from rmnconsole.errors import ServiceError
+from rmnconsole.core.errors import ServiceError
 from tests.datasets_app.dataset_helpers import poor_rows, sft_rows, write_jsonl
 
 pytestmark = pytest.mark.django_db

@@ -7,9 +7,9 @@ import os
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from datasets_app import services
+from datasets_app.library import services
 from datasets_app.models import Dataset
-from rmnconsole.errors import Conflict, Forbidden, ServiceError
+from rmnconsole.core.errors import Conflict, Forbidden, ServiceError
 from rmnconsole.models import AuditEvent
 from tests.datasets_app.dataset_helpers import poor_rows, sft_rows, write_jsonl
 

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from datasets_app import services
+from datasets_app.library import services
 from datasets_app.models import Dataset
 from tests.datasets_app.dataset_helpers import poor_rows, sft_rows, write_jsonl
 

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from datasets_app import services
+from datasets_app.library import services
 from datasets_app.models import Dataset
 from tests.datasets_app.dataset_helpers import poor_rows, sft_rows, write_jsonl
 

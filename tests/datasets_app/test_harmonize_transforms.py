@@ -6,9 +6,9 @@ import datetime as dt
 
 import pytest
 
-from datasets_app.harmonize.rules import RuleError, parse_rules
-from datasets_app.harmonize.sql import SourceError
-from datasets_app.harmonize.validate import coverage
+from datasets_app.mappings.harmonize.rules import RuleError, parse_rules
+from datasets_app.mappings.harmonize.sql import SourceError
+from datasets_app.mappings.harmonize.validate import coverage
 from tests.datasets_app.mapping_helpers import V1, Engine, check, rule, write_csv, write_jsonl
 
 UTC = dt.UTC
@@ -163,7 +163,7 @@ def test_enum_map_rule_errors():
     with pytest.raises(RuleError, match="differ only by case"):
         parse_rules([rule("a", "placement_type", type="enum_map", case_insensitive=True,
                           pairs=[PAIRS[0], {"source": "SP", "target": "sponsored_brand"}])])  # fmt: skip
-    from datasets_app.harmonize.rules import check_rules
+    from datasets_app.mappings.harmonize.rules import check_rules
 
     typo = parse_rules(
         [
@@ -239,7 +239,7 @@ def test_constant_default_lowercase_trim(engine, tmp_path):
 
 
 def test_rule_model_errors():
-    from datasets_app.harmonize.rules import check_rules
+    from datasets_app.mappings.harmonize.rules import check_rules
 
     with pytest.raises(RuleError, match="needs a source field"):
         parse_rules([{"target": "cost", "transform": {"type": "scale", "factor": 2}}])

@@ -10,8 +10,8 @@ import os
 import pyarrow.parquet as pq
 import pytest
 
-from datasets_app import mapping_services as svc
-from datasets_app import sample_data
+from datasets_app.mappings import demo as sample_data
+from datasets_app.mappings import services as svc
 from datasets_app.models import DataSource, SchemaMapping
 
 pytestmark = pytest.mark.django_db

@@ -9,10 +9,10 @@ import json
 import pytest
 from django.db import IntegrityError, transaction
 
-from datasets_app import mapping_services as svc
-from datasets_app import sample_data
+from datasets_app.mappings import demo as sample_data
+from datasets_app.mappings import services as svc
 from datasets_app.models import DataSource, ImmutableMapping, SchemaMapping
-from rmnconsole.errors import Conflict, ServiceError
+from rmnconsole.core.errors import Conflict, ServiceError
 from rmnconsole.models import AuditEvent
 
 pytestmark = pytest.mark.django_db

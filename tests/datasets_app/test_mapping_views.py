@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 from django.urls import reverse
 
-from datasets_app import mapping_services as svc
+from datasets_app.mappings import services as svc
 from datasets_app.models import DataSource, SchemaMapping
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from django.core.management import CommandError, call_command
 
-from datasets_app import sample_data
+from datasets_app.mappings import demo as sample_data
 from datasets_app.models import DataSource, SchemaMapping
 
 

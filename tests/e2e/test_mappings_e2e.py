@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from datasets_app import mapping_services as svc
+from datasets_app.mappings import services as svc
 from datasets_app.models import SchemaMapping
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -9,7 +9,7 @@ import pytest
 from federation import abtests, tasks
 from federation.models import ABTest, Federation
 from federation.services import MemberInput
-from rmnconsole.errors import ServiceError
+from rmnconsole.core.errors import ServiceError
 
 pytestmark = pytest.mark.django_db
 

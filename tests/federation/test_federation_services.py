@@ -7,7 +7,7 @@ import pytest
 from federation import config_io, gates, metrics, runs, services
 from federation.models import Federation, GateTraining, InferenceRun
 from federation.services import MemberInput
-from rmnconsole.errors import Conflict, Forbidden, ServiceError
+from rmnconsole.core.errors import Conflict, Forbidden, ServiceError
 
 pytestmark = pytest.mark.django_db
 
@@ -131,7 +131,7 @@ def test_gated_config_carries_its_trained_gate_so_import_needs_no_retraining(fed
 
     from federation import tasks
     from federation.engine import runtime
-    from rmnconsole.paths import data_root
+    from rmnconsole.core.paths import data_root
 
     original = make_federation("gated", name="routed", gate_steps=3)
     tasks.train_gate(original.gate_trainings.get().pk)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from rmnconsole.queues import DEFAULT, enqueue
+from rmnconsole.core.queues import DEFAULT, enqueue
 from training.models import BaseModel
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

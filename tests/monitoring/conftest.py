@@ -202,7 +202,7 @@ def rq_workers_on():
     """rq_workers_on("training", ...) registers a real RQ worker record in the test Redis (cleaned at the end)."""
     from rq import Worker
 
-    from rmnconsole.queues import get_queue
+    from rmnconsole.core.queues import get_queue
 
     born = []
 

@@ -121,7 +121,7 @@ def test_stale_heartbeat_fires_then_clears(make_job):
 def test_queue_without_worker_against_real_redis(rq_workers_on):
     from rq import Queue
 
-    from rmnconsole.queues import get_queue
+    from rmnconsole.core.queues import get_queue
 
     # A plain rq Queue enqueues at once (django-rq's waits for a commit that a django_db test never makes).
     Queue("training", connection=get_queue("training").connection).enqueue("monitoring.tasks.evaluate_alerts")

@@ -13,7 +13,7 @@ import redis
 
 from federation import runs
 from federation.models import InferenceRun
-from rmnconsole.reconcile import LOST, reconcile_all
+from rmnconsole.core.reconcile import LOST, reconcile_all
 from tests.conftest import worker_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

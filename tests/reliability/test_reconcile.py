@@ -12,8 +12,8 @@ import pytest
 from django.utils import timezone
 from rq.job import Job
 
-from rmnconsole import queues
-from rmnconsole.reconcile import LOST, reconcile_all, rq_status
+from rmnconsole.core import queues
+from rmnconsole.core.reconcile import LOST, reconcile_all, rq_status
 
 pytestmark = pytest.mark.django_db
 HERE = socket.gethostname()

@@ -15,8 +15,8 @@ import redis
 from django.db import connection
 from django.utils import timezone
 
-from rmnconsole import queues
-from rmnconsole.reconcile import LOST, reconcile_all
+from rmnconsole.core import queues
+from rmnconsole.core.reconcile import LOST, reconcile_all
 from tests.conftest import worker_env
 from tests.reliability.training_helpers import process_is_dead, wait_for, worker_log, write_dataset
 

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from rmnconsole import env
-from rmnconsole.paths import PathOutsideDataRoot, resolve_inside
+from rmnconsole.core.paths import PathOutsideDataRoot, resolve_inside
 
 
 def test_envbool_rejects_garbage(monkeypatch):

@@ -4,7 +4,7 @@ import pytest
 import redis
 from rq import Queue
 
-from rmnconsole.errors import ServiceError
+from rmnconsole.core.errors import ServiceError
 from training.scaleout import job_waiting_reason
 from training.services import submit_training_job
 

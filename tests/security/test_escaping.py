@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _dataset(w: World) -> list[str]:
-    from datasets_app.services import register_dataset_file
+    from datasets_app.library.services import register_dataset_file
 
     rows = sft_lines(20)
     rows[0]["messages"][0]["content"] = f"{XSS} {XSS_ATTR}"
@@ -23,7 +23,7 @@ def _dataset(w: World) -> list[str]:
 
 
 def _source(w: World) -> list[str]:
-    from datasets_app.mapping_sources import register_source
+    from datasets_app.mappings.sources import register_source
 
     folder = w.root / "sources"
     folder.mkdir(parents=True, exist_ok=True)
@@ -36,7 +36,7 @@ def _source(w: World) -> list[str]:
 
 
 def _mapping(w: World) -> list[str]:
-    from datasets_app.mapping_services import create_mapping
+    from datasets_app.mappings.services import create_mapping
 
     enum = {"source": "adType", "target": "placement_type", "transform": {"type": "enum_map", "unmapped": "null",
             "pairs": [{"source": XSS, "target": "sponsored_product"}]}}  # fmt: skip

@@ -64,7 +64,7 @@ def test_every_base_model_loader_refuses_pickled_weights(pickle_only_model, tmp_
 @pytest.mark.django_db
 def test_federation_refuses_a_base_model_without_safetensors(pickle_only_model, data_root):
     from federation.services import base_model_path
-    from rmnconsole.errors import ServiceError
+    from rmnconsole.core.errors import ServiceError
     from training.models import BaseModel
 
     folder, marker = pickle_only_model
@@ -111,7 +111,7 @@ def test_federation_refuses_pickled_adapters(tiny_models, tmp_path, world_lora):
 @pytest.mark.django_db
 def test_composing_with_a_pickled_adapter_is_refused_up_front(world):
     from federation.services import MemberInput, create_federation
-    from rmnconsole.errors import ServiceError
+    from rmnconsole.core.errors import ServiceError
 
     adapter = world.adapter
     (adapter.abs_path() / "adapter_model.safetensors").rename(adapter.abs_path() / "adapter_model.bin")

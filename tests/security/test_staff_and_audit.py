@@ -147,7 +147,7 @@ def test_training_cancel_needs_staff_or_the_creator(client, world, django_user_m
 
 def test_start_cancel_activate_are_audited_across_apps(world, user, staff_user):
     """One row per verb, naming who did it: the audit trail the admin shows."""
-    from datasets_app.mapping_services import activate_mapping
+    from datasets_app.mappings.services import activate_mapping
     from federation.abtests import create_abtest
     from federation.gates import cancel_gate_training
     from federation.models import GateTraining
@@ -186,7 +186,7 @@ def test_start_cancel_activate_are_audited_across_apps(world, user, staff_user):
 
 
 def test_audit_log_is_admin_visible_and_append_only(client, staff_user, world):
-    from rmnconsole import audit
+    from rmnconsole.core import audit
 
     event = audit.record(staff_user, "dataset.delete", world.dataset, "Deleted world v1")
     client.force_login(staff_user)

@@ -74,7 +74,7 @@ class World:
     # --- datasets ---------------------------------------------------------------------------------------
     @cached_property
     def dataset(self):
-        from datasets_app.services import register_dataset_file
+        from datasets_app.library.services import register_dataset_file
 
         path = write_jsonl(self.root / "datasets" / "world.jsonl", sft_lines())
         return register_dataset_file(path, name="world", user=self.user, background=False)
@@ -82,7 +82,7 @@ class World:
     # --- mappings ---------------------------------------------------------------------------------------
     @cached_property
     def source(self):
-        from datasets_app.mapping_sources import register_source
+        from datasets_app.mappings.sources import register_source
 
         folder = self.root / "sources"
         folder.mkdir(parents=True, exist_ok=True)
@@ -94,7 +94,7 @@ class World:
 
     @cached_property
     def mapping(self):
-        from datasets_app.mapping_services import create_mapping
+        from datasets_app.mappings.services import create_mapping
 
         return create_mapping(
             name="world_map", retailer="world", source=self.source, rules=RULES, user=self.user
@@ -102,7 +102,7 @@ class World:
 
     @cached_property
     def active_mapping(self):
-        from datasets_app.mapping_services import activate_mapping, create_mapping
+        from datasets_app.mappings.services import activate_mapping, create_mapping
 
         draft = create_mapping(
             name="world_active", retailer="world_b", source=self.source, rules=RULES, user=self.user

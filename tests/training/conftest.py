@@ -122,7 +122,7 @@ def finished_job(tiny_llama, write_dataset, rows, user):
     from django.utils import timezone
     from peft import LoraConfig, get_peft_model
 
-    from rmnconsole.paths import data_root
+    from rmnconsole.core.paths import data_root
     from training.engine.base_models import load_causal_lm
     from training.engine.export import ModelCard, prepare_adapter
     from training.models import Adapter, TrainingJob, TrainingMetric

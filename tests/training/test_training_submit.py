@@ -2,7 +2,7 @@
 
 import pytest
 
-from rmnconsole.errors import Conflict, ServiceError
+from rmnconsole.core.errors import Conflict, ServiceError
 from training import services
 from training.models import BaseModel, TrainingJob
 
@@ -26,7 +26,7 @@ def _submit(**overrides):
 def test_a_valid_job_is_saved_and_enqueued_on_commit(
     tiny_llama, dataset, user, django_capture_on_commit_callbacks
 ):
-    from rmnconsole.queues import TRAINING, get_queue
+    from rmnconsole.core.queues import TRAINING, get_queue
 
     with django_capture_on_commit_callbacks(execute=True):
         job = _submit(
@@ -77,7 +77,7 @@ def test_an_unavailable_base_model_is_refused(tiny_llama, dataset):
 def test_cancelling_a_queued_job_removes_it_from_the_queue(
     tiny_llama, dataset, user, django_capture_on_commit_callbacks
 ):
-    from rmnconsole.queues import TRAINING, get_queue
+    from rmnconsole.core.queues import TRAINING, get_queue
 
     with django_capture_on_commit_callbacks(execute=True):
         job = _submit(user=user)
@@ -95,7 +95,7 @@ def test_cancelling_a_queued_job_removes_it_from_the_queue(
 
 
 def test_only_staff_or_the_creator_may_cancel(tiny_llama, dataset, user, django_user_model):
-    from rmnconsole.errors import Forbidden
+    from rmnconsole.core.errors import Forbidden
 
     job = _submit(user=user)
     outsider = django_user_model.objects.create_user("outsider", password="x-pass-12345")
@@ -188,7 +188,7 @@ def test_sweep_hard_stops_a_cancel_past_its_grace_period(tiny_llama, settings):
     assert patient.status == "running"
 
     # With no page or API read to trigger the sweep, reconcile (monitor_host, every RMN_RECONCILE_SECONDS) does it.
-    from rmnconsole.reconcile import reconcile_all
+    from rmnconsole.core.reconcile import reconcile_all
 
     unwatched = TrainingJob.objects.create(
         status="running",

@@ -6,7 +6,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from rmnconsole.errors import ServiceError
+from rmnconsole.core.errors import ServiceError
 
 
 class Command(BaseCommand):
@@ -24,7 +24,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, rows: int, force: bool, **options):
-        from datasets_app.mapping_services import seed_demo
+        from datasets_app.mappings.services import seed_demo
 
         if not 10 <= rows <= 20_000_000:
             raise CommandError("--rows must be between 10 and 20000000")

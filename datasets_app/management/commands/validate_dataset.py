@@ -6,8 +6,8 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from datasets_app.dataset_facade import validate_dataset
-from rmnconsole.errors import ServiceError
+from datasets_app.library.facade import validate_dataset
+from rmnconsole.core.errors import ServiceError
 
 
 class Command(BaseCommand):

@@ -17,7 +17,7 @@ from django.db import close_old_connections, connection
 from monitoring import alerts, services
 from monitoring.engine.capabilities import detect_capabilities
 from monitoring.engine.sampler import GpuSampler
-from rmnconsole.reconcile import reconcile_all
+from rmnconsole.core.reconcile import reconcile_all
 
 log = logging.getLogger("monitoring.monitor_host")
 

@@ -7,7 +7,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections
 
-from rmnconsole.reconcile import reconcile_all
+from rmnconsole.core.reconcile import reconcile_all
 
 
 class Command(BaseCommand):

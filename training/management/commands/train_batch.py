@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from rmnconsole.errors import ServiceError
+from rmnconsole.core.errors import ServiceError
 from training import services
 from training.facade import normalize_job_spec
 from training.models import TrainingJob

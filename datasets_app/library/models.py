@@ -1,0 +1,92 @@
+"""The dataset library: one row per JSONL training file under the data root's datasets/ folder."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+
+from rmnconsole.models import NamedVersionMixin
+
+
+class Dataset(NamedVersionMixin, models.Model):
+    """A training file (SFT or DPO), its detected format, and its last validation report and quality score."""
+
+    class Type(models.TextChoices):
+        SFT = "sft", "SFT"
+        DPO = "dpo", "DPO"
+
+    class Format(models.TextChoices):
+        MESSAGES = "messages", "Conversational (messages)"
+        PROMPT_COMPLETION = "prompt_completion", "Prompt / completion"
+        PREFERENCE = "preference", "Preference (prompt / chosen / rejected)"
+        IMPLICIT_PREFERENCE = "implicit_preference", "Implicit-prompt preference (chosen / rejected)"
+        UNKNOWN = "", "Not detected"
+
+    class Band(models.TextChoices):
+        EXCELLENT = "excellent", "Excellent"
+        GOOD = "good", "Good"
+        FAIR = "fair", "Fair"
+        POOR = "poor", "Poor"
+        NONE = "", "—"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        VALIDATING = "validating", "Validating"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    name = models.CharField(max_length=200, db_index=True)
+    dataset_type = models.CharField(max_length=10, choices=Type.choices, default=Type.SFT)
+    format = models.CharField(max_length=30, choices=Format.choices, blank=True)
+    path = models.CharField(
+        max_length=500, unique=True, help_text="Relative to the data root, under datasets/."
+    )
+    size_bytes = models.BigIntegerField(default=0)
+    num_examples = models.IntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    version = models.PositiveIntegerField(default=1)
+    quality_score = models.FloatField(null=True, blank=True)
+    band = models.CharField(max_length=10, choices=Band.choices, blank=True)
+    report = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING, db_index=True)
+    status_reason = models.TextField(blank=True)
+    progress_pct = models.FloatField(default=0.0)
+    rq_job_id = models.CharField(max_length=64, blank=True)
+    # What the background validation was asked for (a re-enqueued job must measure the same way).
+    validation_options = models.JSONField(default=dict, blank=True)
+    # Stamped while a worker validates: a silent row lost its worker (rmnconsole.core.reconcile).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    validated_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    FINISHED = ("ready", "failed")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["name", "version"], name="dataset_name_version_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+    @property
+    def failing_checks(self) -> list[dict[str, Any]]:
+        """The report's checks that did not pass, worst first (what the quality gate names)."""
+        checks = (self.report or {}).get("checks", {})
+        failing = [c for c in checks.values() if c.get("status") != "pass"]
+        return sorted(failing, key=lambda c: (c.get("status") != "fail", c.get("score", 1.0)))
+
+    @property
+    def checks(self) -> list[dict[str, Any]]:
+        return list((self.report or {}).get("checks", {}).values())

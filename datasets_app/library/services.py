@@ -1,0 +1,349 @@
+"""Dataset library use cases — register, upload, validate, quality gate, delete — shared by the UI, API, CLI and facade."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import uuid
+from pathlib import Path
+
+from django.apps import apps
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Max, Q
+from django.utils.text import slugify
+
+from datasets_app.library import runs
+from datasets_app.library.upload import UploadTooLarge, max_upload_bytes, too_large_message
+from datasets_app.library.validation import DatasetFileError, band_label, precheck_file
+from datasets_app.models import Dataset
+from rmnconsole.core import audit
+from rmnconsole.core.errors import Conflict, Forbidden, NotFound, ServiceError
+from rmnconsole.core.paths import (
+    DATASETS,
+    PathOutsideDataRoot,
+    data_dir,
+    relative_to_root,
+    resolve_inside,
+)
+
+log = logging.getLogger(__name__)
+
+SUFFIXES = (".jsonl",)
+ACTIVE_JOB_STATUSES = ("queued", "running")
+
+
+def inline_limit_bytes() -> int:
+    """Files up to this size are validated inside the request; larger ones by an RQ job (RMN_DATASET_INLINE_MB, 5)."""
+    return int(float(settings.RMN_DATASET_INLINE_MB) * 1024 * 1024)
+
+
+def quality_gate_threshold() -> float:
+    return float(settings.RMN_QUALITY_GATE)
+
+
+# --- lookups -------------------------------------------------------------------------------------------------
+
+
+def get_dataset(dataset_id: int) -> Dataset:
+    dataset = Dataset.objects.filter(pk=dataset_id).select_related("created_by").first()
+    if dataset is None:
+        raise NotFound(f"Dataset {dataset_id} does not exist.")
+    return dataset
+
+
+def resolve_dataset_path(path: str | Path) -> Path:
+    """A user-typed path, confined to the data root's datasets/ folder ("x.jsonl" means datasets/x.jsonl)."""
+    raw = str(path).strip()
+    candidate = Path(raw)
+    if raw and not candidate.is_absolute() and candidate.parts and candidate.parts[0] != DATASETS:
+        candidate = Path(DATASETS) / candidate
+    try:
+        file = resolve_inside(candidate if raw else raw, data_dir(DATASETS))
+        exists, is_file = file.exists(), file.is_file()
+    except PathOutsideDataRoot as exc:
+        raise ServiceError(f"Path refused: {exc}", field="path") from exc
+    except OSError as exc:  # e.g. a name longer than the file system allows
+        raise ServiceError(f"Path refused: {exc.strerror}", field="path") from exc
+    if not exists:
+        raise ServiceError(f"{raw} does not exist under {DATASETS}/.", field="path")
+    if not is_file:
+        raise ServiceError(f"{raw} is not a file.", field="path")
+    if file.suffix.lower() not in SUFFIXES:
+        raise ServiceError(f"{raw} is not a .jsonl file: datasets are JSON lines.", field="path")
+    return file
+
+
+def _clean_name(name: str | None, fallback: str) -> str:
+    value = (name or "").strip() or fallback.strip()
+    if not value:
+        raise ServiceError("Give the dataset a name.", field="name")
+    if len(value) > 200:
+        raise ServiceError("The name is longer than 200 characters.", field="name")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ServiceError("The name contains control characters.", field="name")
+    return value
+
+
+def _clean_type(dataset_type: str | None) -> str | None:
+    value = (dataset_type or "").strip().lower() or None
+    if value not in (None, "sft", "dpo"):
+        raise ServiceError(
+            f"Dataset type must be 'sft' or 'dpo', not {dataset_type!r}.", field="dataset_type"
+        )
+    return value
+
+
+def _next_version(name: str) -> int:
+    return (Dataset.objects.filter(name=name).aggregate(v=Max("version"))["v"] or 0) + 1
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# --- verbs ---------------------------------------------------------------------------------------------------
+
+
+def register_dataset_file(
+    path: str | Path,
+    *,
+    name: str | None = None,
+    dataset_type: str | None = None,
+    user=None,
+    background: bool | None = None,
+) -> Dataset:
+    """Add a file under datasets/ to the library and validate it: inline when small (or background=False), else by RQ."""
+    file = resolve_dataset_path(path)
+    rel = relative_to_root(file)
+    existing = Dataset.objects.filter(path=rel).first()
+    if existing is not None:
+        raise Conflict(
+            f"{rel} is already in the library as {existing.label} (id {existing.pk}).", field="path"
+        )
+    name = _clean_name(name, file.stem)
+    declared = _clean_type(dataset_type)
+    size = file.stat().st_size
+    inline = size <= inline_limit_bytes() if background is None else not background
+    report = None
+    if inline:
+        report = runs.run_engine(file, declared)
+    else:
+        try:
+            precheck_file(file)
+        except DatasetFileError as exc:
+            raise ServiceError(exc.message, field="file", details={"line": exc.line}) from exc
+    try:
+        with transaction.atomic():
+            dataset = Dataset(
+                name=name, path=rel, version=_next_version(name), size_bytes=size, created_by=_user(user)
+            )
+            dataset.dataset_type = declared or Dataset.Type.SFT
+            dataset.report = {"declared_type": declared}
+            if report is not None:
+                for field, value in runs.report_fields(report, declared).items():
+                    setattr(dataset, field, value)
+            dataset.save()
+            if report is None:
+                runs.enqueue_validation(dataset)
+            audit.record(
+                user,
+                "dataset.register",
+                dataset,
+                f"Registered {dataset.label} ({rel})",
+                path=rel,
+                inline=inline,
+            )
+    except IntegrityError as exc:
+        raise Conflict(
+            f"Another version of {name!r} or the same file was registered at the same moment; try again."
+        ) from exc
+    return dataset
+
+
+def save_upload(uploaded, *, name: str | None = None, dataset_type: str | None = None, user=None) -> Dataset:
+    """Store an uploaded .jsonl under datasets/ and register it; nothing stays on disk when it is refused."""
+    if uploaded is None:
+        raise ServiceError("Choose a .jsonl file to upload.", field="file")
+    filename = Path(uploaded.name or "").name
+    if not filename.lower().endswith(SUFFIXES):
+        raise ServiceError(
+            f"Only .jsonl files can be uploaded ({filename or 'no file name'} is not one).", field="file"
+        )
+    if uploaded.size > max_upload_bytes():
+        raise UploadTooLarge(too_large_message(), field="file")
+    if uploaded.size == 0:
+        raise ServiceError("The file is empty.", field="file")
+    name = _clean_name(name, Path(filename).stem)
+    _clean_type(dataset_type)
+    folder = data_dir(DATASETS)
+    slug = slugify(name) or "dataset"
+    dest = folder / f"{slug}.jsonl"
+    counter = 1
+    while dest.exists() or Dataset.objects.filter(path=relative_to_root(dest)).exists():
+        counter += 1
+        dest = folder / f"{slug}-{counter}.jsonl"
+    part = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
+    try:
+        with part.open("wb") as out:
+            for chunk in uploaded.chunks():
+                out.write(chunk)
+        os.replace(part, dest)
+        return register_dataset_file(dest, name=name, dataset_type=dataset_type, user=user)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        dest.unlink(missing_ok=True)
+        raise
+
+
+def get_or_register_by_path(path: str, user=None) -> Dataset:
+    """The library row of a training file, registered (and validated inline) on first use; re-validated if it changed."""
+    file = resolve_dataset_path(path)
+    dataset = Dataset.objects.filter(path=relative_to_root(file)).first()
+    if dataset is None:
+        return register_dataset_file(file, user=user, background=False)
+    if dataset.status == Dataset.Status.READY and (
+        file.stat().st_size != dataset.size_bytes or file_sha256(file) != dataset.sha256
+    ):
+        return validate_dataset(dataset, user=user, background=False)
+    return dataset
+
+
+def validate_dataset(
+    dataset: Dataset,
+    *,
+    user=None,
+    background: bool | None = None,
+    base_model: str | None = None,
+    max_seq_len: int | None = None,
+) -> Dataset:
+    """Re-run validation (optionally with a base model's tokenizer and a max sequence length)."""
+    if dataset.status in (Dataset.Status.PENDING, Dataset.Status.VALIDATING) and runs.job_in_progress(
+        dataset.rq_job_id
+    ):
+        raise Conflict(f"{dataset.label} is already being validated.")
+    file = dataset.abs_path()
+    if not file.is_file():
+        raise ServiceError(f"The file {dataset.path} is gone from the data root.", field="path")
+    size = file.stat().st_size
+    inline = size <= inline_limit_bytes() if background is None else not background
+    if not inline:
+        if base_model:
+            runs.load_tokenizer(base_model)  # refuse an unknown base model now, not in the worker
+        with transaction.atomic():
+            Dataset.objects.filter(pk=dataset.pk).update(
+                status=Dataset.Status.PENDING, progress_pct=0.0, status_reason=""
+            )
+            runs.enqueue_validation(dataset, base_model, max_seq_len)
+            audit.record(
+                user, "dataset.validate", dataset, f"Queued validation of {dataset.label}", background=True
+            )
+        dataset.refresh_from_db()
+        return dataset
+    declared = runs.declared_type(dataset)
+    try:
+        report = runs.run_engine(file, declared, base_model=base_model, max_seq_len=max_seq_len)
+    except ServiceError as exc:
+        if exc.field == "file":
+            Dataset.objects.filter(pk=dataset.pk).update(
+                status=Dataset.Status.FAILED, status_reason=exc.message, progress_pct=100.0
+            )
+        raise
+    with transaction.atomic():
+        Dataset.objects.filter(pk=dataset.pk).update(**runs.report_fields(report, declared))
+        audit.record(
+            user,
+            "dataset.validate",
+            dataset,
+            f"Validated {dataset.label}: {report['quality_score']}",
+            score=report["quality_score"],
+        )
+    dataset.refresh_from_db()
+    return dataset
+
+
+run_validation = runs.run_validation  # the RQ task body (datasets_app.library.tasks)
+
+
+def check_quality_gate(dataset: Dataset, *, override: bool) -> None:
+    """Refuse training on a dataset below RMN_QUALITY_GATE (85), naming the score and failing checks, unless overridden."""
+    threshold = quality_gate_threshold()
+    if dataset.status == Dataset.Status.FAILED:
+        raise ServiceError(
+            f"Dataset {dataset.label} failed validation: {dataset.status_reason}", field="dataset"
+        )
+    if dataset.status != Dataset.Status.READY or dataset.quality_score is None:
+        if override:
+            return
+        raise ServiceError(
+            f"Dataset {dataset.label} has no quality score yet (status: {dataset.get_status_display()}); "
+            "wait for its validation or override the quality gate.",
+            field="dataset",
+        )
+    if dataset.quality_score >= threshold or override:
+        return
+    failing = [f"{c['label']} ({c['count']} of {c['total']})" for c in dataset.failing_checks]
+    raise ServiceError(
+        f"Dataset {dataset.label} scores {dataset.quality_score:g} ({band_label(dataset.band)}), below the quality gate "
+        f"of {threshold:g}. Failing checks: {'; '.join(failing) or 'none'}. Fix the data, or override the gate explicitly.",
+        field="dataset",
+        details={
+            "quality_score": dataset.quality_score,
+            "band": dataset.band,
+            "threshold": threshold,
+            "failing_checks": [c["name"] for c in dataset.failing_checks],
+        },
+    )
+
+
+def _active_training_jobs(dataset: Dataset) -> list[int]:
+    """Queued or running training jobs that read this dataset (training is a later app: looked up, not imported)."""
+    try:
+        TrainingJob = apps.get_model("training", "TrainingJob")
+    except LookupError:
+        return []
+    query = Q(dataset_path=dataset.path)
+    if any(f.name == "dataset" for f in TrainingJob._meta.get_fields()):
+        query |= Q(dataset=dataset)
+    return list(
+        TrainingJob.objects.filter(query, status__in=ACTIVE_JOB_STATUSES).values_list("pk", flat=True)
+    )
+
+
+def delete_dataset(dataset: Dataset, *, user) -> None:
+    """Staff only. The row and file go; training jobs keep their own dataset path and sha256, so history stays."""
+    if not getattr(user, "is_staff", False):
+        raise Forbidden("Only staff can delete datasets.")
+    active = _active_training_jobs(dataset)
+    if active:
+        raise Conflict(
+            f"{dataset.label} is used by training job(s) {', '.join(map(str, active))} that are queued or running."
+        )
+    file = dataset.abs_path()
+    exports = list(_export_files(dataset))
+    with transaction.atomic():
+        audit.record(
+            user,
+            "dataset.delete",
+            dataset,
+            f"Deleted {dataset.label} ({dataset.path})",
+            path=dataset.path,
+            sha256=dataset.sha256,
+        )
+        dataset.delete()
+        transaction.on_commit(lambda: [p.unlink(missing_ok=True) for p in [file, *exports]])
+
+
+def _export_files(dataset: Dataset):
+    from datasets_app.library.export import export_files
+
+    return export_files(dataset)
+
+
+def _user(user):
+    return user if getattr(user, "is_authenticated", False) else None

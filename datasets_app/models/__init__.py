@@ -1,4 +1,0 @@
-"""Models of the datasets & mappings app: the dataset library (dataset.py) and schema mappings (mapping.py)."""
-
-from datasets_app.models.dataset import Dataset  # noqa: F401
-from datasets_app.models.mapping import DataSource, ImmutableMapping, SchemaMapping  # noqa: F401
