@@ -48,7 +48,9 @@ class QueuedJob(models.Model):
     default_queue: ClassVar[str] = "default"
     rq_job_prefix: ClassVar[str] = "job"
 
-    status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)
+    status = models.CharField(
+        max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True
+    )
     status_reason = models.TextField(blank=True)
     rq_job_id = models.CharField(max_length=100, blank=True)
     queue_name = models.CharField(max_length=100, blank=True)
