@@ -91,8 +91,8 @@ def seed(data_root: Path, clients: int) -> dict:
     from datasets_app.library.services import register_dataset_file
     from datasets_app.mappings.services import seed_demo
     from rmnconsole.models import ApiToken
-    from training.base_models import register_local_model
     from training.engine.tiny_models import build_tiny_model
+    from training.model_registry import register_local_model
 
     tiny = build_tiny_model("tiny-llama", REPO / "var" / "cache" / "tiny-models" / "tiny-llama").path
     register_local_model("tiny-llama", "llama", str(tiny), 143_000, dtype="float32", is_tiny=True)

@@ -177,10 +177,10 @@ def seed_samples(now: datetime, days: int, *, raw_only_days: int = 0) -> int:
 def seed_jobs(now: datetime, jobs: int, metrics_per_finished: int, metrics_per_running: int) -> dict:
     from federation.models import Federation, InferenceRun
     from monitoring.models import Alert
-    from training.models import Adapter, BaseModel, TrainingJob
+    from training.models import Adapter, FoundationModel, TrainingJob
 
     rng = random.Random(11)
-    base = BaseModel.objects.create(name="bench-base", source="local", family="llama")
+    base = FoundationModel.objects.create(name="bench-base", source="local", family="llama")
     running, queued = min(8, jobs), min(50, jobs // 10)
     statuses = ["running"] * running + ["queued"] * queued
     statuses += [

@@ -58,7 +58,7 @@ def make_adapters(base: Path, folder: Path) -> tuple[Path, Path]:
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from training.engine.base_models import load_causal_lm
+    from training.engine.model_files import load_causal_lm
 
     paths = []
     for index, targets in enumerate((["q_proj", "v_proj"], ["q_proj", "v_proj", "o_proj"])):
@@ -168,7 +168,7 @@ def through_worker(base: Path, adapters: tuple[Path, Path], new_tokens: int, loc
     from federation import runs, services
     from federation.models import InferenceRun
     from rmnconsole.core.paths import ADAPTERS, data_dir, relative_to_root
-    from training.base_models import register_local_model
+    from training.model_registry import register_local_model
     from training.models import Adapter
 
     call_command("migrate", verbosity=0)

@@ -5,7 +5,7 @@
 
 Same tiny model (tiny-llama), same data, same hyperparameters. (a) a plain script, run as its own Python process
 each time, builds trl's SFTTrainer + peft LoraConfig by hand and calls train(); (b) submits a job with training.services.submit_training_job to a warm
-`rqworker training --worker-class training.worker.TrainingWorker` and waits for it. Runs are interleaved (the
+`rqworker training --worker-class training.rq_worker.TrainingWorker` and waits for it. Runs are interleaved (the
 order flips every repeat) because this machine's speed drifts 3× between runs. Tokens/s on both sides is
 non-padding tokens / trainer train_runtime (model loading excluded on both sides). Target: console ≥ 0.97 × raw.
 Also: submit-to-claim and submit-to-first-step latency of the console job (first step = current_step ≥ 1 in the DB).
@@ -222,7 +222,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--rows", type=int, default=400)
     parser.add_argument(
-        "--worker-class", default="training.worker.TrainingWorker", help="rq.worker.Worker: no preloading"
+        "--worker-class", default="training.rq_worker.TrainingWorker", help="rq.worker.Worker: no preloading"
     )
     parser.add_argument("--raw-child", help=argparse.SUPPRESS)
     options = parser.parse_args()
@@ -256,8 +256,8 @@ def main() -> None:
     from django.core.management import call_command
 
     from rmnconsole.core.queues import TRAINING, get_queue
-    from training.base_models import register_local_model
     from training.engine.tiny_models import build_tiny_model
+    from training.model_registry import register_local_model
 
     call_command("migrate", verbosity=0)
     model_dir = build_tiny_model("tiny-llama", REPO / "var" / "cache" / "tiny-models" / "tiny-llama").path

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from federation import worker
+from federation import inference_worker as worker
 from federation.engine.abstats import exact_match, paired_bootstrap, percentile, token_f1, verdict
 from federation.engine.data import read_examples, validation_split
 from federation.engine.types import GenerationParams

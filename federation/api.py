@@ -8,7 +8,9 @@ from typing import Any, Literal
 from ninja import Body, Router, Schema, Status
 from pydantic import Field
 
-from federation import abtests, config_io, gates, metrics, runs, services, worker
+from federation import abtests, config_io, gates, runs, services
+from federation import inference_worker as worker
+from federation import performance as metrics
 from federation.engine.types import COMBINATIONS
 from federation.models import ABTest, Federation
 from rmnconsole.api_schemas import ERRORS, StrictFloat, StrictInt

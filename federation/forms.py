@@ -5,11 +5,11 @@ from __future__ import annotations
 from django import forms
 
 from federation.engine.types import COMBINATIONS
-from federation.metrics import adapter_size_bytes, human_bytes
 from federation.models import Federation, Method
+from federation.performance import adapter_size_bytes, human_bytes
 from federation.runs import MAX_NEW_TOKENS
 from rmnconsole.core.paths import DATASETS, data_dir, relative_to_root
-from training.models import Adapter, BaseModel
+from training.models import Adapter, FoundationModel
 
 
 class AdapterSelect(forms.Select):
@@ -50,7 +50,7 @@ def _adapters(kind: str):
 
 class FederationForm(forms.Form):
     name = forms.CharField(max_length=120, help_text="e.g. amazon-planning")
-    base_model = forms.ModelChoiceField(queryset=BaseModel.objects.none(), empty_label=None)
+    base_model = forms.ModelChoiceField(queryset=FoundationModel.objects.none(), empty_label=None)
     retailer_adapter = AdapterChoiceField(
         queryset=Adapter.objects.none(), required=False, widget=AdapterSelect, empty_label="— none —"
     )
@@ -97,7 +97,7 @@ class FederationForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["base_model"].queryset = BaseModel.objects.all()
+        self.fields["base_model"].queryset = FoundationModel.objects.all()
         self.fields["retailer_adapter"].queryset = _adapters("retailer")
         self.fields["task_adapter"].queryset = _adapters("task")
         self.fields["domain_adapters"].queryset = _adapters("domain")

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from training.models import Adapter, BaseModel
+from training.models import Adapter, FoundationModel
 
 
 class Method(models.TextChoices):
@@ -59,7 +59,7 @@ class Federation(models.Model):
         FAILED = "failed", "Failed"
 
     name = models.CharField(max_length=120, unique=True)
-    base_model = models.ForeignKey(BaseModel, on_delete=models.PROTECT, related_name="federations")
+    base_model = models.ForeignKey(FoundationModel, on_delete=models.PROTECT, related_name="federations")
     method = models.CharField(max_length=20, choices=Method.choices)
     options = models.JSONField(
         default=dict,

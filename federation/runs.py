@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from federation import worker
+from federation import inference_worker as worker
 from federation.models import Federation, InferenceRun
 from federation.services import check_id, check_text, require_staff
 from rmnconsole.core import audit, queues

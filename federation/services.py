@@ -26,7 +26,7 @@ from rmnconsole.core.paths import (
     data_dir,
     data_root,
 )
-from training.models import Adapter, BaseModel
+from training.models import Adapter, FoundationModel
 
 MAX_WEIGHT = 10.0
 MAX_MEMBERS = 8
@@ -66,16 +66,16 @@ def require_staff(user, action: str) -> None:
         raise Forbidden(f"Only admins can {action}.")
 
 
-def resolve_base_model(value: str | int | BaseModel) -> BaseModel:
-    if isinstance(value, BaseModel):
+def resolve_base_model(value: str | int | FoundationModel) -> FoundationModel:
+    if isinstance(value, FoundationModel):
         return value
     if isinstance(value, int):
         lookup = {"pk": check_id(value, "Base model")}
     else:
         lookup = {"name": check_text(value, "base_model", "The base model name").strip()}
-    base = BaseModel.objects.filter(**lookup).first()
+    base = FoundationModel.objects.filter(**lookup).first()
     if base is None:
-        names = ", ".join(BaseModel.objects.values_list("name", flat=True)) or "none registered"
+        names = ", ".join(FoundationModel.objects.values_list("name", flat=True)) or "none registered"
         raise NotFound(f"Unknown base model {value!r} (known: {names}).", field="base_model")
     return base
 
@@ -105,10 +105,10 @@ def resolve_adapter(value: str | int | Adapter, version: int | None = None) -> A
     return found
 
 
-def base_model_path(base: BaseModel) -> Path:
+def base_model_path(base: FoundationModel) -> Path:
     if base.local_path and Path(base.local_path).is_dir():
         return Path(base.local_path)
-    from training.engine.base_models import check_availability
+    from training.engine.model_files import check_availability
 
     found = check_availability(base.source, data_root())
     if not found.available:
@@ -133,7 +133,7 @@ def _check_template(template: str, position: int) -> str:
     return template
 
 
-def _check_member(base: BaseModel, item: MemberInput, position: int) -> FederationMember:
+def _check_member(base: FoundationModel, item: MemberInput, position: int) -> FederationMember:
     adapter = resolve_adapter(item.adapter, item.version)
     if adapter.base_model_id != base.pk:
         raise ServiceError(
@@ -226,7 +226,7 @@ def _check_options(method: str, options: dict, members: list[FederationMember]) 
 def create_federation(
     *,
     name: str,
-    base_model: str | int | BaseModel,
+    base_model: str | int | FoundationModel,
     members: list[MemberInput],
     method: str = Method.ADDITIVE,
     options: dict | None = None,

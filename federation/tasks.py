@@ -9,7 +9,8 @@ from dataclasses import replace
 from django.db import transaction
 from django.utils import timezone
 
-from federation import gates, services, worker
+from federation import gates, services
+from federation import inference_worker as worker
 from federation.engine.types import GenerationParams
 from federation.models import ABTest, Federation, GateTraining, InferenceRun, JobStatus
 from rmnconsole.core.errors import ServiceError

@@ -10,7 +10,9 @@ from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from federation import abtests, config_io, gates, metrics, runs, services, worker
+from federation import abtests, config_io, gates, runs, services
+from federation import inference_worker as worker
+from federation import performance as metrics
 from federation.forms import ABTestForm, FederationForm, ImportForm, InferenceForm
 from federation.models import ABTest, Federation
 from rmnconsole.core.errors import NotFound, ServiceError

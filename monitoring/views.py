@@ -14,8 +14,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from monitoring import queries, services
 from monitoring.engine.ranges import RANGE_CHOICES, RangeError
-from monitoring.metrics import build_registry
 from monitoring.models import Alert, WorkerHost
+from monitoring.prometheus import build_registry
 from rmnconsole.core.errors import ServiceError
 
 

@@ -7,10 +7,10 @@ import socket
 
 def refresh_base_models() -> dict:
     """Re-check where every base model's weights are, as seen from the worker host that runs this."""
-    from training.base_models import refresh_availability
-    from training.models import BaseModel
+    from training.model_registry import refresh_availability
+    from training.models import FoundationModel
 
     return {
         "host": socket.gethostname(),
-        "models": {m.name: refresh_availability(m).is_available for m in BaseModel.objects.all()},
+        "models": {m.name: refresh_availability(m).is_available for m in FoundationModel.objects.all()},
     }

@@ -3,12 +3,12 @@
 from django.shortcuts import render
 
 from rmnconsole.health import queue_states
-from training.models import BaseModel
+from training.models import FoundationModel
 
 
 def home(request):
     return render(
         request,
         "rmnconsole/home.html",
-        {"queues": queue_states(), "base_models": BaseModel.objects.all()},
+        {"queues": queue_states(), "base_models": FoundationModel.objects.all()},
     )

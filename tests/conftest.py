@@ -95,8 +95,8 @@ def tiny_models() -> dict[str, Path]:
 
 @pytest.fixture
 def tiny_base_models(tiny_models):
-    """BaseModel rows for the tiny models (needs a django_db mark; transaction=True when a worker runs)."""
-    from training.base_models import register_local_model
+    """FoundationModel rows for the tiny models (needs a django_db mark; transaction=True when a worker runs)."""
+    from training.model_registry import register_local_model
 
     return {
         name: register_local_model(

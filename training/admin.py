@@ -2,10 +2,10 @@
 
 from django.contrib import admin
 
-from training.models import Adapter, BaseModel, TrainingJob, TrainingMetric
+from training.models import Adapter, FoundationModel, TrainingJob, TrainingMetric
 
 
-@admin.register(BaseModel)
+@admin.register(FoundationModel)
 class BaseModelAdmin(admin.ModelAdmin):
     list_display = ("name", "family", "parameter_count", "dtype", "is_tiny", "is_available", "checked_at")
     list_filter = ("family", "is_tiny", "is_available", "dtype")

@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 
 from training.engine.config import GUIDE_EXAMPLE, PARAMS, ConfigError, TrainingConfig, build_config
-from training.models import AdapterType, BaseModel, TrainingType
+from training.models import AdapterType, FoundationModel, TrainingType
 
 BASIC = ("epochs", "lora_r", "lora_alpha", "batch_size", "learning_rate", "quantization")
 
@@ -39,7 +39,7 @@ class StartTrainingForm(forms.Form):
         help_text="A slug.",
     )
     base_model = forms.ModelChoiceField(
-        queryset=BaseModel.objects.none(),
+        queryset=FoundationModel.objects.none(),
         required=False,
         empty_label="first available",
         help_text="Only models whose weights are on this host.",
@@ -64,7 +64,7 @@ class StartTrainingForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["base_model"].queryset = BaseModel.objects.filter(is_available=True)
+        self.fields["base_model"].queryset = FoundationModel.objects.filter(is_available=True)
         self.fields["dataset"].choices = [("", "—"), *_dataset_choices()]
         defaults = TrainingConfig().to_dict()
         for name in PARAMS:

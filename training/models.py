@@ -9,8 +9,11 @@ from django.utils import timezone
 from rmnconsole.models import NamedVersionMixin
 
 
-class BaseModel(models.Model):
-    """A base model adapters are trained on: a Hugging Face id (from the local cache) or a local folder."""
+class FoundationModel(models.Model):
+    """A base model adapters are trained on: a Hugging Face id (from the local cache) or a local folder.
+
+    Named FoundationModel in code so it does not read as an abstract base (or pydantic's BaseModel); the product,
+    the API and the table still call it a base model."""
 
     class Family(models.TextChoices):
         LLAMA = "llama", "Llama"
@@ -32,6 +35,8 @@ class BaseModel(models.Model):
 
     class Meta:
         ordering = ["is_tiny", "name"]
+        db_table = "training_basemodel"
+        verbose_name = "base model"
 
     def __str__(self) -> str:
         return self.name
@@ -74,7 +79,7 @@ class TrainingJob(models.Model):
 
     adapter_type = models.CharField(max_length=20, choices=AdapterType.choices)
     adapter_name = models.SlugField(max_length=100)
-    base_model = models.ForeignKey(BaseModel, on_delete=models.PROTECT, related_name="training_jobs")
+    base_model = models.ForeignKey(FoundationModel, on_delete=models.PROTECT, related_name="training_jobs")
     training_type = models.CharField(max_length=10, choices=TrainingType.choices)
     dataset = models.ForeignKey(
         "datasets_app.Dataset", null=True, blank=True, on_delete=models.SET_NULL, related_name="training_jobs"
@@ -180,7 +185,7 @@ class Adapter(NamedVersionMixin, models.Model):
     adapter_type = models.CharField(max_length=20, choices=AdapterType.choices)
     name = models.SlugField(max_length=100)
     version = models.PositiveIntegerField()
-    base_model = models.ForeignKey(BaseModel, on_delete=models.PROTECT, related_name="adapters")
+    base_model = models.ForeignKey(FoundationModel, on_delete=models.PROTECT, related_name="adapters")
     rank = models.PositiveIntegerField()
     alpha = models.PositiveIntegerField()
     target_modules = models.JSONField(default=list, blank=True)

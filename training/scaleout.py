@@ -10,7 +10,7 @@ from pathlib import Path
 from rmnconsole.core.errors import ServiceError
 from rmnconsole.core.paths import data_root
 from training.engine.memory import GIB, MemoryEstimate, ModelShape, estimate_training_memory
-from training.models import BaseModel, TrainingJob
+from training.models import FoundationModel, TrainingJob
 from training.routing import (
     Requirements,
     bucket_for,
@@ -31,7 +31,7 @@ class Routing:
     estimate: MemoryEstimate | None
 
 
-def model_config(model: BaseModel) -> dict | None:
+def model_config(model: FoundationModel) -> dict | None:
     """The base model's config.json (from its local folder), or None when it is not readable here."""
     folders = [model.local_path] if model.local_path else []
     if model.source and not model.source.startswith(("http:", "https:")):
@@ -44,7 +44,7 @@ def model_config(model: BaseModel) -> dict | None:
     return None
 
 
-def estimate_for(model: BaseModel, training_type: str, config: dict, *, on_gpu: bool = True):
+def estimate_for(model: FoundationModel, training_type: str, config: dict, *, on_gpu: bool = True):
     """The per-device memory estimate of a job, or None when the model's shape is unknown."""
     raw = model_config(model)
     if raw is None:
@@ -67,7 +67,7 @@ def estimate_for(model: BaseModel, training_type: str, config: dict, *, on_gpu: 
     )
 
 
-def route(model: BaseModel, training_type: str, config: dict) -> Routing:
+def route(model: FoundationModel, training_type: str, config: dict) -> Routing:
     """The queue a job goes to: `training` for CPU-or-anything jobs, a GPU queue sized by the estimate otherwise."""
     gpus = int(config.get("num_gpus") or 0)
     estimate = estimate_for(model, training_type, config, on_gpu=gpus > 0)
@@ -169,7 +169,7 @@ def _peak_kind(device: str, gpus: int) -> str:
     return f"{kind} of rank 0 (every rank holds a full replica)" if gpus > 1 else f"{kind} of the work horse"
 
 
-def form_estimate(model: BaseModel, training_type: str, config: dict, connection=None) -> dict:
+def form_estimate(model: FoundationModel, training_type: str, config: dict, connection=None) -> dict:
     """The Start Training form's live estimate: the numbers, the queue, and whether an online worker can take it."""
     routing = route(model, training_type, config)
     out = {"routing": routing, "estimate": routing.estimate, "verdict": "", "ok": True}

@@ -6,7 +6,7 @@ from django.shortcuts import render
 
 from training.engine.config import PARAMS, ConfigError, build_config
 from training.forms import StartTrainingForm
-from training.models import BaseModel
+from training.models import FoundationModel
 from training.scaleout import form_estimate
 
 
@@ -16,7 +16,7 @@ def estimate_partial(request):
     form.is_valid()  # only for cleaned values; missing names or datasets do not matter here
     data = getattr(form, "cleaned_data", {})
     training_type = data.get("training_type") or "sft"
-    model = data.get("base_model") or BaseModel.objects.filter(is_available=True).first()
+    model = data.get("base_model") or FoundationModel.objects.filter(is_available=True).first()
     context: dict = {"error": ""}
     bad = {name: errors[0] for name, errors in form.errors.items() if name in PARAMS}
     if bad:

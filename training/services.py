@@ -22,7 +22,7 @@ from rmnconsole.core.paths import (
 from training import scaleout
 from training.engine.config import PARAMS, ConfigError, build_config
 from training.engine.data import DatasetRowError, read_rows
-from training.models import AdapterType, BaseModel, TrainingJob, TrainingMetric, TrainingType
+from training.models import AdapterType, FoundationModel, TrainingJob, TrainingMetric, TrainingType
 from training.runtime import CANCEL_KEY, existing_checkpoint, rq_job_id, training_redis
 from training.sweeper import sweep_training_jobs
 
@@ -40,12 +40,12 @@ def get_job(job_id: int | str) -> TrainingJob:
         raise NotFound(f"Training job {job_id} does not exist") from None
 
 
-def resolve_base_model(base_model: BaseModel | int | str | None) -> BaseModel:
+def resolve_base_model(base_model: FoundationModel | int | str | None) -> FoundationModel:
     """A registered, available base model by name or id; the first available one when none is given."""
-    if isinstance(base_model, BaseModel):
+    if isinstance(base_model, FoundationModel):
         model = base_model
     elif base_model in (None, ""):
-        model = BaseModel.objects.filter(is_available=True).first()
+        model = FoundationModel.objects.filter(is_available=True).first()
         if model is None:
             raise ServiceError(
                 "No base model is available on this host: register one or run manage.py build_tiny_models",
@@ -55,9 +55,11 @@ def resolve_base_model(base_model: BaseModel | int | str | None) -> BaseModel:
         query = Q(name=str(base_model))
         if isinstance(base_model, int) or str(base_model).isdigit():
             query |= Q(pk=int(base_model))
-        model = BaseModel.objects.filter(query).first()
+        model = FoundationModel.objects.filter(query).first()
         if model is None:
-            known = ", ".join(BaseModel.objects.values_list("name", flat=True)[:10]) or "none registered"
+            known = (
+                ", ".join(FoundationModel.objects.values_list("name", flat=True)[:10]) or "none registered"
+            )
             raise ServiceError(f"Unknown base model {base_model!r} (known: {known})", field="base_model")
     if not model.is_available:
         raise ServiceError(
@@ -137,7 +139,7 @@ def validate_request(
     training_type: str = "sft",
     base_model: Any = None,
     config: dict | None = None,
-) -> tuple[BaseModel, dict]:
+) -> tuple[FoundationModel, dict]:
     """Everything that can be checked without the dataset; raises ServiceError with the field at fault."""
     if adapter_type not in AdapterType.values:
         raise ServiceError(

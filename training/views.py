@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 from rmnconsole.core.errors import NotFound, ServiceError
 from training import queries, scaleout, services
 from training.forms import StartTrainingForm
-from training.models import AdapterType, BaseModel, TrainingJob
+from training.models import AdapterType, FoundationModel, TrainingJob
 
 TABS = {
     "queued": ("queued",),
@@ -83,7 +83,7 @@ def index(request):
     tabs = [
         (name, TrainingJob.objects.filter(status__in=statuses).count()) for name, statuses in TABS.items()
     ]
-    context = {"tab": tab, "tabs": tabs, "jobs": _tab_jobs(tab), "base_models": BaseModel.objects.all()}
+    context = {"tab": tab, "tabs": tabs, "jobs": _tab_jobs(tab), "base_models": FoundationModel.objects.all()}
     return render(request, "training/index.html", context)
 
 
@@ -223,7 +223,7 @@ def adapters(request):
         "adapters": rows[:500],
         "filters": filters,
         "adapter_types": AdapterType.choices,
-        "base_models": BaseModel.objects.filter(adapters__isnull=False).distinct(),
+        "base_models": FoundationModel.objects.filter(adapters__isnull=False).distinct(),
     }
     return render(request, "training/adapters.html", context)
 

@@ -34,10 +34,10 @@ class RegisterForm(forms.Form):
 def _base_model_choices() -> list[tuple[str, str]]:
     # Training is a later app: its registry is looked up by name at run time, never imported.
     try:
-        BaseModel = apps.get_model("training", "BaseModel")
+        FoundationModel = apps.get_model("training", "FoundationModel")
     except LookupError:
         return []
-    return [(m.name, m.name) for m in BaseModel.objects.filter(is_available=True).order_by("name")]
+    return [(m.name, m.name) for m in FoundationModel.objects.filter(is_available=True).order_by("name")]
 
 
 class ValidateForm(forms.Form):

@@ -30,10 +30,10 @@ def load_tokenizer(base_model: str | None):
     if not base_model:
         return None
     try:
-        BaseModel = apps.get_model("training", "BaseModel")
+        FoundationModel = apps.get_model("training", "FoundationModel")
     except LookupError as exc:  # pragma: no cover - the training app is always installed here
         raise ServiceError("No base-model registry is installed.", field="base_model") from exc
-    row = BaseModel.objects.filter(name=base_model).first()
+    row = FoundationModel.objects.filter(name=base_model).first()
     if row is None:
         raise ServiceError(f"Unknown base model {base_model!r}.", field="base_model")
     location = Path(row.local_path or row.source)

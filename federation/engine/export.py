@@ -10,7 +10,7 @@ from pathlib import Path
 from federation.engine import compose
 from federation.engine.loading import load_members, member_name
 from federation.engine.types import ADDITIVE, CompositionSpec
-from training.engine.base_models import load_skeleton
+from training.engine.model_files import load_skeleton
 
 MODEL_CARD = """---
 library_name: peft

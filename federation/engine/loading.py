@@ -10,7 +10,7 @@ from peft.tuners.lora import LoraLayer
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from federation.engine.types import MemberSpec
-from training.engine.base_models import load_causal_lm, load_tokenizer
+from training.engine.model_files import load_causal_lm, load_tokenizer
 
 
 def pick_device() -> str:

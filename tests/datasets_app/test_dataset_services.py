@@ -138,9 +138,9 @@ def test_quality_gate_on_datasets_without_a_score(data_root, user):
 
 
 def _job(ds, status):
-    from training.models import BaseModel, TrainingJob
+    from training.models import FoundationModel, TrainingJob
 
-    base = BaseModel.objects.create(name=f"tiny-{status}", source="models/tiny", family="llama")
+    base = FoundationModel.objects.create(name=f"tiny-{status}", source="models/tiny", family="llama")
     return TrainingJob.objects.create(
         adapter_type="task",
         adapter_name=f"job_{status}",

@@ -28,7 +28,7 @@ def seed():
     from monitoring import services
     from monitoring.engine.sampler import GpuReading, HostReading, Snapshot
     from monitoring.models import Alert
-    from training.models import Adapter, BaseModel, TrainingJob, TrainingMetric
+    from training.models import Adapter, FoundationModel, TrainingJob, TrainingMetric
 
     now = timezone.now()
     for i in range(SAMPLES):
@@ -50,7 +50,7 @@ def seed():
         )
     services.rollup_and_prune(now=now)
 
-    base = BaseModel.objects.create(name="e2e-tiny", source="local", family="llama", is_available=True)
+    base = FoundationModel.objects.create(name="e2e-tiny", source="local", family="llama", is_available=True)
     job = TrainingJob.objects.create(
         base_model=base,
         adapter_type="task",

@@ -61,7 +61,7 @@ def train_lora(
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from training.engine.base_models import load_causal_lm, load_tokenizer
+    from training.engine.model_files import load_causal_lm, load_tokenizer
 
     torch.manual_seed(0)
     tokenizer = load_tokenizer(base_path)
@@ -207,7 +207,7 @@ def make_federation(fed):
 @pytest.fixture(autouse=True)
 def _empty_model_cache():
     """Runs executed in this process share its model cache: start every test without stale models."""
-    from federation import worker
+    from federation import inference_worker as worker
 
     if worker._cache is not None:
         worker._cache.clear()

@@ -26,7 +26,7 @@ def members(adapters, weights=(1.0, 1.0)):
 
 def manual_weighted_sum(base_path, specs):
     """W + Σ wᵢ·(alpha/r)·BᵢAᵢ written into a fresh base model by hand, from the safetensors files."""
-    from training.engine.base_models import load_causal_lm
+    from training.engine.model_files import load_causal_lm
 
     model = load_causal_lm(base_path)
     state = model.state_dict()
@@ -158,7 +158,7 @@ def test_gate_trains_only_the_classifier_and_routes(trained_adapters, tmp_path, 
 def test_export_loads_with_peft_and_gives_the_same_output(trained_adapters, additive, tmp_path, texts):
     from peft import PeftModel
 
-    from training.engine.base_models import load_causal_lm
+    from training.engine.model_files import load_causal_lm
 
     folder = export_composed_adapter(additive.spec, tmp_path / "composed", name="f", base_name="tiny-llama")
     assert {"adapter_config.json", "adapter_model.safetensors", "README.md"} <= {
@@ -198,7 +198,7 @@ def test_export_never_reads_the_base_weights(trained_adapters, additive, tmp_pat
 def test_export_refuses_a_base_that_needs_remote_code(additive, tmp_path):
     import dataclasses
 
-    from training.engine.base_models import BaseModelUnavailable
+    from training.engine.model_files import BaseModelUnavailable
 
     remote = tmp_path / "remote"
     remote.mkdir()

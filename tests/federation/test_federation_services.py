@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from federation import config_io, gates, metrics, runs, services
+from federation import config_io, gates, runs, services
+from federation import performance as metrics
 from federation.models import Federation, GateTraining, InferenceRun
 from federation.services import MemberInput
 from rmnconsole.core.errors import Conflict, Forbidden, ServiceError

@@ -3,13 +3,15 @@
 import pytest
 
 from rmnconsole.core.queues import DEFAULT, enqueue
-from training.models import BaseModel
+from training.models import FoundationModel
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
 def test_real_worker_runs_an_enqueued_job(rq_worker, tiny_models):
-    model = BaseModel.objects.create(name="tiny-llama", family="llama", source=str(tiny_models["tiny-llama"]))
+    model = FoundationModel.objects.create(
+        name="tiny-llama", family="llama", source=str(tiny_models["tiny-llama"])
+    )
     assert not model.is_available
     job = enqueue(DEFAULT, "rmnconsole.tasks.refresh_base_models")
     result = rq_worker.run_burst(DEFAULT)

@@ -178,9 +178,11 @@ def record(db):
 
 @pytest.fixture
 def base_model(db):
-    from training.models import BaseModel
+    from training.models import FoundationModel
 
-    return BaseModel.objects.create(name="tiny-llama-mon", source="local", family="llama", is_available=True)
+    return FoundationModel.objects.create(
+        name="tiny-llama-mon", source="local", family="llama", is_available=True
+    )
 
 
 @pytest.fixture

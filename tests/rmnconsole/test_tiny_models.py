@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from training.engine.base_models import (
+from training.engine.model_files import (
     BaseModelUnavailable,
     check_availability,
     load_causal_lm,
@@ -62,19 +62,19 @@ def test_build_tiny_models_command_registers_both(settings, tiny_models, data_ro
 
     from django.core.management import call_command
 
-    from training.models import BaseModel
+    from training.models import FoundationModel
 
     # Reuse the cached builds so the command takes the idempotent path.
     for name, path in tiny_models.items():
         shutil.copytree(path, data_root / "models" / name)
     call_command("build_tiny_models")
-    names = set(BaseModel.objects.values_list("name", flat=True))
+    names = set(FoundationModel.objects.values_list("name", flat=True))
     assert {
         "tiny-llama",
         "tiny-mistral",
         "meta-llama/Llama-3.1-8B-Instruct",
         "mistralai/Mistral-7B-Instruct-v0.3",
     } <= names
-    assert BaseModel.objects.get(name="tiny-llama").is_available
-    llama8b = BaseModel.objects.get(name="meta-llama/Llama-3.1-8B-Instruct")
+    assert FoundationModel.objects.get(name="tiny-llama").is_available
+    llama8b = FoundationModel.objects.get(name="meta-llama/Llama-3.1-8B-Instruct")
     assert not llama8b.is_available and "not in the Hugging Face cache" in llama8b.availability_note

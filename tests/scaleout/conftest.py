@@ -59,12 +59,12 @@ def fast() -> dict:
 @pytest.fixture
 def llama_8b(tmp_path):
     """An available 8B-shaped base model: only its config.json exists (enough for the estimate)."""
-    from training.models import BaseModel
+    from training.models import FoundationModel
 
     folder = tmp_path / "llama-8b"
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps(LLAMA_8B_CONFIG))
-    return BaseModel.objects.create(
+    return FoundationModel.objects.create(
         name="meta-llama/Llama-3.1-8B-Instruct",
         source="meta-llama/Llama-3.1-8B-Instruct",
         family="llama",

@@ -104,7 +104,7 @@ def test_two_rank_job_trains_like_a_single_process_job(
     assert (adapter.rank, adapter.alpha) == (4, 8)
     from peft import PeftModel
 
-    from training.engine.base_models import load_causal_lm
+    from training.engine.model_files import load_causal_lm
 
     base = load_causal_lm(model.local_path)
     PeftModel.from_pretrained(base, str(adapter.abs_path()))

@@ -44,8 +44,8 @@ def pickle_only_model(tiny_models, tmp_path) -> tuple[Path, Path]:
 
 def test_every_base_model_loader_refuses_pickled_weights(pickle_only_model, tmp_path):
     from federation.engine.loading import load_base
-    from training.engine.base_models import BaseModelUnavailable, check_availability, load_causal_lm
     from training.engine.loading import Device, load_model_and_tokenizer, resolve_model_folder
+    from training.engine.model_files import BaseModelUnavailable, check_availability, load_causal_lm
 
     folder, marker = pickle_only_model
     with pytest.raises(BaseModelUnavailable, match="safetensors"):
@@ -65,20 +65,22 @@ def test_every_base_model_loader_refuses_pickled_weights(pickle_only_model, tmp_
 def test_federation_refuses_a_base_model_without_safetensors(pickle_only_model, data_root):
     from federation.services import base_model_path
     from rmnconsole.core.errors import ServiceError
-    from training.models import BaseModel
+    from training.models import FoundationModel
 
     folder, marker = pickle_only_model
     local = data_root / "models" / "pickled"
     shutil.copytree(folder, local)
-    base = BaseModel.objects.create(name="pickled", source="models/pickled", family="llama", local_path="")
+    base = FoundationModel.objects.create(
+        name="pickled", source="models/pickled", family="llama", local_path=""
+    )
     with pytest.raises(ServiceError, match="safetensors"):
         base_model_path(base)
     assert not marker.exists()
 
 
 def test_remote_code_is_refused_by_the_training_loader(tiny_models, tmp_path):
-    from training.engine.base_models import BaseModelUnavailable
     from training.engine.loading import Device, load_model_and_tokenizer
+    from training.engine.model_files import BaseModelUnavailable
 
     folder = tmp_path / "remote-code"
     shutil.copytree(tiny_models["tiny-llama"], folder)

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _clear_epoch() -> int:
-    from federation import worker
+    from federation import inference_worker as worker
 
     return int(worker.redis_connection().get(worker.CLEAR_EPOCH_KEY) or 0)
 

@@ -50,7 +50,7 @@ def lora_folder(base_path: Path, out: Path) -> Path:
     """An untrained LoRA adapter in PEFT format (safetensors): enough for composition and validation checks."""
     from peft import LoraConfig, get_peft_model
 
-    from training.engine.base_models import load_causal_lm
+    from training.engine.model_files import load_causal_lm
 
     model = get_peft_model(
         load_causal_lm(base_path),

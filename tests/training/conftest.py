@@ -123,8 +123,8 @@ def finished_job(tiny_llama, write_dataset, rows, user):
     from peft import LoraConfig, get_peft_model
 
     from rmnconsole.core.paths import data_root
-    from training.engine.base_models import load_causal_lm
     from training.engine.export import ModelCard, prepare_adapter
+    from training.engine.model_files import load_causal_lm
     from training.models import Adapter, TrainingJob, TrainingMetric
 
     path = write_dataset("sft/amazon.jsonl", rows.messages(10))

@@ -4,7 +4,7 @@ import pytest
 
 from rmnconsole.core.errors import Conflict, ServiceError
 from training import services
-from training.models import BaseModel, TrainingJob
+from training.models import FoundationModel, TrainingJob
 
 pytestmark = pytest.mark.django_db
 
@@ -64,7 +64,7 @@ def test_bad_requests_are_refused_with_the_field(tiny_llama, dataset, overrides,
 
 
 def test_an_unavailable_base_model_is_refused(tiny_llama, dataset):
-    BaseModel.objects.create(
+    FoundationModel.objects.create(
         name="meta-llama/Llama-3.1-8B-Instruct",
         family="llama",
         source="meta-llama/Llama-3.1-8B-Instruct",

@@ -83,7 +83,7 @@ def test_four_training_types_train_register_and_load(fast, rq_worker, tiny_llama
     # The registered adapter loads with PeftModel.from_pretrained and changes the base model's output.
     from peft import PeftModel
 
-    from training.engine.base_models import load_causal_lm, load_tokenizer
+    from training.engine.model_files import load_causal_lm, load_tokenizer
 
     base_path = tiny_llama.local_path
     tokenizer = load_tokenizer(base_path)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import traceback
 from dataclasses import dataclass
 
-from training.engine.base_models import BaseModelUnavailable
 from training.engine.config import ConfigError
 from training.engine.data import DatasetRowError
+from training.engine.model_files import BaseModelUnavailable
 
 __all__ = ["BaseModelUnavailable", "DistributedFailure", "Failure", "NanLossError", "classify"]
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.engine.base_models import (
+from training.engine.config import ConfigError
+from training.engine.model_files import (
     BaseModelUnavailable,
     check_availability,
     load_causal_lm,
     load_tokenizer,
     refuse_remote_code,
 )
-from training.engine.config import ConfigError
 from training.engine.process import local_rank, world_size
 
 

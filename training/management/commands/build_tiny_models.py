@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from training.base_models import build_and_register_tiny_models, seed_known_models
+from training.model_registry import build_and_register_tiny_models, seed_known_models
 
 
 class Command(BaseCommand):

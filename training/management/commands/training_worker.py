@@ -66,7 +66,7 @@ class Command(BaseCommand):
         # Jobs record the announced host, so two workers on one machine read as two hosts.
         os.environ["RMN_WORKER_HOST"] = cap.host
         register_queues()
-        kwargs = {"burst": burst, "worker_class": "training.worker.TrainingWorker"}
+        kwargs = {"burst": burst, "worker_class": "training.rq_worker.TrainingWorker"}
         if name:
             kwargs["name"] = name
         call_command("rqworker", *queues, **kwargs)

@@ -6,9 +6,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from rmnconsole.core.paths import MODELS, data_dir, data_root
-from training.engine.base_models import check_availability
+from training.engine.model_files import check_availability
 from training.engine.tiny_models import TINY_MODELS, TinyModelInfo, build_tiny_model
-from training.models import BaseModel
+from training.models import FoundationModel
 
 # The two production bases of the user guide; usable where their weights are in a local path or the HF cache.
 KNOWN_MODELS = [
@@ -27,7 +27,7 @@ KNOWN_MODELS = [
 ]
 
 
-def refresh_availability(model: BaseModel) -> BaseModel:
+def refresh_availability(model: FoundationModel) -> FoundationModel:
     result = check_availability(model.source, data_root())
     model.is_available = result.available
     model.local_path = result.path
@@ -37,10 +37,10 @@ def refresh_availability(model: BaseModel) -> BaseModel:
     return model
 
 
-def seed_known_models() -> list[BaseModel]:
+def seed_known_models() -> list[FoundationModel]:
     models = []
     for spec in KNOWN_MODELS:
-        model, _ = BaseModel.objects.get_or_create(
+        model, _ = FoundationModel.objects.get_or_create(
             name=spec["name"],
             defaults={**{k: v for k, v in spec.items() if k != "name"}, "source": spec["name"]},
         )
@@ -69,8 +69,8 @@ def register_local_model(
     *,
     dtype: str = "bfloat16",
     is_tiny: bool = False,
-) -> BaseModel:
-    model, _ = BaseModel.objects.update_or_create(
+) -> FoundationModel:
+    model, _ = FoundationModel.objects.update_or_create(
         name=name,
         defaults={
             "family": family,

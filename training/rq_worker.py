@@ -1,6 +1,6 @@
 """An RQ worker for the training queue that imports the ML stack once, before it forks work horses.
 
-    manage.py rqworker training --worker-class training.worker.TrainingWorker
+    manage.py rqworker training --worker-class training.rq_worker.TrainingWorker
 
 Each job still runs in its own forked work horse (GPU memory is freed when it exits), but the horse inherits
 torch / transformers / peft / trl already imported, so a job starts training seconds sooner. Importing torch
