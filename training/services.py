@@ -269,11 +269,13 @@ def cancel_training_job(job_id: int | str, user=None) -> TrainingJob:
         raise Conflict(
             f"Training job {job.pk} is already {job.status}; only queued or running jobs can be cancelled"
         )
-    if not job.cancel_requested:
-        TrainingJob.objects.filter(pk=job.pk, status=TrainingJob.Status.RUNNING).update(
-            cancel_requested=True, cancel_requested_at=now
-        )
-        job.cancel_requested, job.cancel_requested_at = True, now
+    # Compare-and-set: of two simultaneous cancels one wins and audits; the other learns it was already asked.
+    won = TrainingJob.objects.filter(
+        pk=job.pk, status=TrainingJob.Status.RUNNING, cancel_requested=False
+    ).update(cancel_requested=True, cancel_requested_at=now)
+    if not won:
+        raise Conflict(f"Training job {job.pk} is already being cancelled")
+    job.cancel_requested, job.cancel_requested_at = True, now
     try:
         training_redis().set(CANCEL_KEY.format(job.pk), "1", ex=7 * 24 * 3600)
     except Exception as exc:  # the DB flag is still read by the worker's heartbeat thread
@@ -303,8 +305,6 @@ def resume_training_job(job_id: int | str, user=None) -> TrainingJob:
     checkpoint = existing_checkpoint(old)
     if checkpoint is None:
         raise Conflict(f"Training job {old.pk} has no checkpoint to resume from; start it again as a new job")
-    if old.resumed_by.filter(status__in=TrainingJob.ACTIVE).exists():
-        raise Conflict(f"Training job {old.pk} is already being resumed")
     model = resolve_base_model(old.base_model)
     file = resolve_inside(old.dataset_path)
     if not file.is_file():
@@ -313,6 +313,12 @@ def resume_training_job(job_id: int | str, user=None) -> TrainingJob:
         raise Conflict(f"Dataset {old.dataset_path} changed since job {old.pk} ran; start a new job instead")
     step = int(checkpoint.name.rsplit("-", 1)[-1])
     with transaction.atomic():
+        # The old row's lock serialises resumes: the second one waits here, then sees the first's new job.
+        locked = TrainingJob.objects.select_for_update().filter(pk=old.pk).first()
+        if locked is None or locked.status not in (TrainingJob.Status.FAILED, TrainingJob.Status.CANCELLED):
+            raise Conflict(f"Training job {old.pk} changed while resuming; reload and try again")
+        if locked.resumed_by.filter(status__in=TrainingJob.ACTIVE).exists():
+            raise Conflict(f"Training job {old.pk} is already being resumed")
         job = TrainingJob.objects.create(
             adapter_type=old.adapter_type,
             adapter_name=old.adapter_name,
@@ -371,6 +377,8 @@ def delete_adapter(adapter_id: int | str, user) -> None:
     folder, label = adapter.abs_path(), adapter.label
     try:
         with transaction.atomic():
+            if not type(adapter).objects.select_for_update().filter(pk=adapter.pk).exists():
+                raise Conflict(f"{label} was deleted at the same moment by another request.")
             audit.record(
                 user, "adapter.delete", adapter, f"Deleted {label} ({adapter.path})", sha256=adapter.sha256
             )

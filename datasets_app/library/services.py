@@ -7,6 +7,7 @@ import logging
 import os
 import uuid
 from pathlib import Path
+from typing import BinaryIO
 
 from django.apps import apps
 from django.conf import settings
@@ -23,7 +24,9 @@ from rmnconsole.core.errors import Conflict, Forbidden, NotFound, ServiceError
 from rmnconsole.core.paths import (
     DATASETS,
     PathOutsideDataRoot,
+    UnsafeFile,
     data_dir,
+    open_inside,
     relative_to_root,
     resolve_inside,
 )
@@ -223,10 +226,7 @@ def validate_dataset(
     max_seq_len: int | None = None,
 ) -> Dataset:
     """Re-run validation (optionally with a base model's tokenizer and a max sequence length)."""
-    if dataset.status in (Dataset.Status.PENDING, Dataset.Status.VALIDATING) and runs.job_in_progress(
-        dataset.rq_job_id
-    ):
-        raise Conflict(f"{dataset.label} is already being validated.")
+    _refuse_if_validating(dataset)
     file = dataset.abs_path()
     if not file.is_file():
         raise ServiceError(f"The file {dataset.path} is gone from the data root.", field="path")
@@ -236,6 +236,10 @@ def validate_dataset(
         if base_model:
             runs.load_tokenizer(base_model)  # refuse an unknown base model now, not in the worker
         with transaction.atomic():
+            locked = Dataset.objects.select_for_update().filter(pk=dataset.pk).first()
+            if locked is None:
+                raise NotFound(f"Dataset {dataset.pk} does not exist.")
+            _refuse_if_validating(locked)
             Dataset.objects.filter(pk=dataset.pk).update(
                 status=Dataset.Status.PENDING, progress_pct=0.0, status_reason=""
             )
@@ -265,6 +269,13 @@ def validate_dataset(
         )
     dataset.refresh_from_db()
     return dataset
+
+
+def _refuse_if_validating(dataset: Dataset) -> None:
+    if dataset.status in (Dataset.Status.PENDING, Dataset.Status.VALIDATING) and runs.job_in_progress(
+        dataset.rq_job_id
+    ):
+        raise Conflict(f"{dataset.label} is already being validated.")
 
 
 run_validation = runs.run_validation  # the RQ task body (datasets_app.library.tasks)
@@ -327,6 +338,9 @@ def delete_dataset(dataset: Dataset, *, user) -> None:
     file = dataset.abs_path()
     exports = list(_export_files(dataset))
     with transaction.atomic():
+        # Two deletes of one row: the second waits on the lock, then finds nothing and answers 409.
+        if not Dataset.objects.select_for_update().filter(pk=dataset.pk).exists():
+            raise Conflict(f"{dataset.label} was deleted at the same moment by another request.")
         audit.record(
             user,
             "dataset.delete",
@@ -343,6 +357,16 @@ def _export_files(dataset: Dataset):
     from datasets_app.library.export import export_files
 
     return export_files(dataset)
+
+
+def open_dataset_file(dataset: Dataset) -> BinaryIO:
+    """The dataset's file opened for reading, confirmed at open time to be a regular file inside the data root."""
+    try:
+        return open_inside(dataset.path)
+    except FileNotFoundError:
+        raise ServiceError(f"The file {dataset.path} is gone from the data root.", field="path") from None
+    except UnsafeFile as exc:
+        raise ServiceError(f"The file of {dataset.label} is refused: {exc}", field="path") from None
 
 
 def _user(user):
