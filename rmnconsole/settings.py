@@ -137,7 +137,11 @@ RMN_MAX_UPLOAD_MB = envint("RMN_MAX_UPLOAD_MB", 100, minimum=1)
 RMN_MAX_FEDERATION_CONFIG_MB = envint("RMN_MAX_FEDERATION_CONFIG_MB", 32, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
-FILE_UPLOAD_TEMP_DIR = None
+# Partial uploads stay inside the data root (same file system as datasets/, so registering is one rename), where
+# sweep_orphan_uploads() finds what a hard-stopped process left; the system temp folder is nobody's to clean.
+FILE_UPLOAD_TEMP_DIR = str(RMN_DATA_ROOT / "tmp" / "uploads")
+Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
+RMN_UPLOAD_ORPHAN_GRACE_SECONDS = envint("RMN_UPLOAD_ORPHAN_GRACE_SECONDS", 6 * 3600, minimum=0)
 
 RMN_DUCKDB_MEMORY_LIMIT = envstr("RMN_DUCKDB_MEMORY_LIMIT", "256MB")
 RMN_DUCKDB_THREADS = envint("RMN_DUCKDB_THREADS", 2, minimum=1, maximum=64)

@@ -19,6 +19,7 @@ CHECKPOINTS = "checkpoints"
 MODELS = "models"
 EXPORTS = "exports"
 FEDERATIONS = "federations"
+UPLOADS = "tmp/uploads"  # uploads being received or validated, before they are registered
 
 
 class PathOutsideDataRoot(ValueError):
