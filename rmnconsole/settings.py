@@ -146,6 +146,8 @@ RMN_UPLOAD_ORPHAN_GRACE_SECONDS = envint("RMN_UPLOAD_ORPHAN_GRACE_SECONDS", 6 * 
 RMN_DUCKDB_MEMORY_LIMIT = envstr("RMN_DUCKDB_MEMORY_LIMIT", "256MB")
 RMN_DUCKDB_THREADS = envint("RMN_DUCKDB_THREADS", 2, minimum=1, maximum=64)
 RMN_DATASET_INLINE_MB = envfloat("RMN_DATASET_INLINE_MB", 5.0, minimum=0)
+# One example (line) larger than this is flagged unread and fails the quality gate.
+RMN_DATASET_MAX_LINE_MB = envfloat("RMN_DATASET_MAX_LINE_MB", 1.0, minimum=0.001)
 RMN_QUALITY_GATE = envint("RMN_QUALITY_GATE", 85, minimum=0, maximum=100)
 RMN_HEARTBEAT_STALE_SECONDS = envint("RMN_HEARTBEAT_STALE_SECONDS", 90, minimum=5)
 RMN_TRAINING_REPORT_SECONDS = envfloat("RMN_TRAINING_REPORT_SECONDS", 2.0, minimum=0.1)

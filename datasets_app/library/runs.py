@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 from django.apps import apps
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -76,6 +77,7 @@ def run_engine(
                 max_seq_len=max_seq_len if tokenizer else None,
                 progress=progress,
                 display_path=relative_to_root(file),
+                max_line_bytes=int(settings.RMN_DATASET_MAX_LINE_MB * 1024 * 1024),
             ).to_dict()
     except DatasetFileError as exc:
         raise ServiceError(exc.message, field="file", details={"line": exc.line}) from exc
