@@ -184,6 +184,8 @@ def edit_mapping(mapping: SchemaMapping, *, user=None) -> SchemaMapping:
     """The Draft to edit: the mapping itself if it is one, else the newest Draft of its key, else a new copy."""
     if mapping.is_draft:
         return mapping
+    # Two "edit" clicks at once would each find no draft and make one: the source row's lock serialises them.
+    SchemaMapping.objects.select_for_update().filter(pk=mapping.pk).first()
     existing = mapping.siblings().filter(status=SchemaMapping.Status.DRAFT).first()
     if existing:
         return existing

@@ -114,3 +114,21 @@ def test_concurrent_cancels_of_a_running_job_audit_once(user, tiny_base_models):
     )  # fmt: skip
     assert_one_winner(*race(lambda: cancel_training_job(job.pk, user)))
     assert AuditEvent.objects.filter(action="training.cancel").count() == 1
+
+
+def test_concurrent_edits_of_an_active_mapping_make_one_draft(data_root, user):
+    from datasets_app.mappings.services import activate_mapping, create_mapping, edit_mapping
+    from datasets_app.mappings.sources import register_source
+    from datasets_app.models import SchemaMapping
+    from tests.security.world import RULES, SOURCE_HEADER, SOURCE_ROWS
+
+    folder = data_root / "sources"
+    folder.mkdir()
+    lines = [",".join(SOURCE_HEADER)] + [",".join(str(v) for v in row) for row in SOURCE_ROWS]
+    (folder / "s.csv").write_text("\n".join(lines) + "\n")
+    source = register_source(folder / "s.csv", name="s", retailer="r", time_column="ts", user=user)
+    active = activate_mapping(create_mapping(name="m", retailer="r", source=source, rules=RULES, user=user),
+                              user=user, force=True)  # fmt: skip
+    results, errors = race(lambda: edit_mapping(active, user=user).pk)
+    assert not errors and len(set(results)) == 1, (results, errors)
+    assert SchemaMapping.objects.filter(status="draft").count() == 1
