@@ -4,6 +4,7 @@ from django.contrib import admin, messages
 
 from federation.models import ABTest, Federation, FederationMember, GateTraining, InferenceRun
 from federation.runs import request_cache_clear
+from rmnconsole.admin import GuardedAdmin
 
 
 class FederationMemberInline(admin.TabularInline):
@@ -19,7 +20,7 @@ def clear_model_cache(modeladmin, request, queryset):
 
 
 @admin.register(Federation)
-class FederationAdmin(admin.ModelAdmin):
+class FederationAdmin(GuardedAdmin):
     list_display = ("name", "base_model", "method", "status", "version", "created_by", "created_at")
     list_filter = ("method", "status", "base_model")
     search_fields = ("name", "members__adapter__name")
@@ -28,14 +29,14 @@ class FederationAdmin(admin.ModelAdmin):
 
 
 @admin.register(FederationMember)
-class FederationMemberAdmin(admin.ModelAdmin):
+class FederationMemberAdmin(GuardedAdmin):
     list_display = ("federation", "position", "adapter", "weight", "role")
     list_filter = ("role",)
     search_fields = ("federation__name", "adapter__name")
 
 
 @admin.register(GateTraining)
-class GateTrainingAdmin(admin.ModelAdmin):
+class GateTrainingAdmin(GuardedAdmin):
     list_display = (
         "id",
         "federation",
@@ -51,7 +52,7 @@ class GateTrainingAdmin(admin.ModelAdmin):
 
 
 @admin.register(InferenceRun)
-class InferenceRunAdmin(admin.ModelAdmin):
+class InferenceRunAdmin(GuardedAdmin):
     list_display = (
         "id",
         "federation",
@@ -67,7 +68,7 @@ class InferenceRunAdmin(admin.ModelAdmin):
 
 
 @admin.register(ABTest)
-class ABTestAdmin(admin.ModelAdmin):
+class ABTestAdmin(GuardedAdmin):
     list_display = ("name", "federation_a", "federation_b", "status", "prompt_source", "created_at")
     list_filter = ("status", "prompt_source")
     search_fields = ("name", "federation_a__name", "federation_b__name")

@@ -15,7 +15,7 @@ from federation import services
 from federation.models import Federation, Method
 from rmnconsole.core import audit
 from rmnconsole.core.errors import ServiceError
-from rmnconsole.core.paths import EXPORTS, data_dir, data_root
+from rmnconsole.core.paths import EXPORTS, UnsafeFile, data_dir, iter_tree_inside, open_inside
 
 FORMAT = "rmn-federation"
 FORMAT_VERSION = 1
@@ -51,8 +51,9 @@ def _gate_section(federation: Federation) -> dict:
     if federation.method != Method.GATED or not federation.gate_path:
         return {}
     try:
-        weights = (data_root() / federation.gate_path).read_bytes()
-    except OSError:
+        with open_inside(federation.gate_path) as handle:
+            weights = handle.read()
+    except (OSError, UnsafeFile):
         return {}
     return {
         "gate": {
@@ -138,6 +139,13 @@ def export_composed_adapter(federation: Federation, user=None) -> Path:
     folder = data_dir(EXPORTS) / "federations" / f"{slug}-v{federation.version}"
     folder.parent.mkdir(parents=True, exist_ok=True)
     try:
+        # The members are read by path (peft): refuse any adapter folder that holds a symlink before they are.
+        for member in federation.ordered_members():
+            for _name, _handle in iter_tree_inside(member.adapter.path):
+                pass
+    except UnsafeFile as exc:
+        raise ServiceError(f"Cannot compose {federation.name}: {exc}") from None
+    try:
         build_folder(
             services.composition_spec(federation),
             folder,
@@ -146,8 +154,20 @@ def export_composed_adapter(federation: Federation, user=None) -> Path:
         )
     except ValueError as exc:
         raise ServiceError(f"Cannot compose {federation.name}: {exc}") from None
-    archive = shutil.make_archive(str(folder), "zip", root_dir=folder)
+    archive = _zip_folder(folder)
     audit.record(
         user, "federation.export_adapter", federation, f"exported composed adapter of {federation.name}"
     )
     return Path(archive)
+
+
+def _zip_folder(folder: Path) -> str:
+    """The folder as a zip beside it, each file opened without following symlinks."""
+    import zipfile
+
+    target = folder.with_suffix(".zip")
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for rel, handle in iter_tree_inside(folder):
+            with archive.open(rel, "w") as member:
+                shutil.copyfileobj(handle, member, 1 << 20)
+    return str(target)

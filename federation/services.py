@@ -307,6 +307,8 @@ def get_federation(federation_id: int) -> Federation:
 @transaction.atomic
 def delete_federation(federation: Federation, user) -> None:
     require_staff(user, "delete a federation")
+    if not Federation.objects.select_for_update().filter(pk=federation.pk).exists():
+        raise Conflict(f"Federation {federation.name} was deleted at the same moment by another request.")
     audit.record(user, "federation.delete", federation, f"deleted federation {federation.name}")
     folder = data_dir(FEDERATIONS) / str(federation.pk)
     federation.delete()

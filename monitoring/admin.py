@@ -3,10 +3,11 @@
 from django.contrib import admin
 
 from monitoring.models import Alert, SystemSample, WorkerHost
+from rmnconsole.admin import GuardedAdmin
 
 
 @admin.register(SystemSample)
-class SystemSampleAdmin(admin.ModelAdmin):
+class SystemSampleAdmin(GuardedAdmin):
     list_display = (
         "at",
         "host",
@@ -26,7 +27,7 @@ class SystemSampleAdmin(admin.ModelAdmin):
 
 
 @admin.register(WorkerHost)
-class WorkerHostAdmin(admin.ModelAdmin):
+class WorkerHostAdmin(GuardedAdmin):
     list_display = ("host", "gpu_count", "cuda", "bitsandbytes", "no_gpu_reason", "last_seen", "stopped_at")
     list_filter = ("cuda", "bitsandbytes")
     search_fields = ("host", "no_gpu_reason", "platform")
@@ -34,7 +35,7 @@ class WorkerHostAdmin(admin.ModelAdmin):
 
 
 @admin.register(Alert)
-class AlertAdmin(admin.ModelAdmin):
+class AlertAdmin(GuardedAdmin):
     list_display = (
         "first_seen",
         "rule",

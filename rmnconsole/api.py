@@ -2,19 +2,57 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
-from ninja import NinjaAPI, Schema
-from ninja.errors import AuthenticationError, ValidationError
+import json
+from typing import Any
 
-from rmnconsole.api_auth import API_AUTH
+from ninja import NinjaAPI, Schema
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
+
+from rmnconsole.api_auth import API_AUTH, docs_auth
 from rmnconsole.api_schemas import ERRORS
 from rmnconsole.core.errors import ServiceError
 
-api = NinjaAPI(
+# pydantic writes a bound on an Annotated (BeforeValidator) int as its Python name inside anyOf; clients read these.
+_JSON_SCHEMA_BOUNDS = {"ge": "minimum", "le": "maximum", "gt": "exclusiveMinimum", "lt": "exclusiveMaximum"}
+
+
+def _publish_bounds(node: Any) -> Any:
+    if isinstance(node, dict):
+        fixed = {_JSON_SCHEMA_BOUNDS.get(k, k) if k in _JSON_SCHEMA_BOUNDS and "type" in node else k: v
+                 for k, v in node.items()}  # fmt: skip
+        return {k: _publish_bounds(v) for k, v in fixed.items()}
+    if isinstance(node, list):
+        return [_publish_bounds(v) for v in node]
+    return node
+
+
+class ObjectBodyParser(Parser):
+    """A JSON body is an object or nothing: `[null, null]` or a bare number is not "no payload"."""
+
+    def parse_body(self, request):
+        data = json.loads(request.body)
+        if not isinstance(data, dict):
+            request._rmn_body_error = f"The request body must be a JSON object, not {type(data).__name__}."
+            raise ValueError(request._rmn_body_error)
+        return data
+
+
+class ConsoleApi(NinjaAPI):
+    def get_openapi_schema(self, *args, **kwargs):
+        schema = super().get_openapi_schema(*args, **kwargs)
+        fixed = _publish_bounds(dict(schema))
+        schema.clear()
+        schema.update(fixed)
+        return schema
+
+
+api = ConsoleApi(
     title="RMN LoRA Admin Console API",
     version="1.0",
     auth=API_AUTH,
-    docs_decorator=login_required,
+    docs_decorator=docs_auth,
+    parser=ObjectBodyParser(),
     description="Bearer token (`manage.py create_api_token USERNAME`) or the browser session with CSRF.",
 )
 
@@ -40,6 +78,14 @@ def _validation_error(request, exc: ValidationError):
         request,
         {"detail": f"Invalid input: {where + ': ' if where else ''}{first['msg']}", "errors": errors},
         status=422,
+    )
+
+
+@api.exception_handler(HttpError)
+def _http_error(request, exc: HttpError):
+    detail = getattr(request, "_rmn_body_error", None) or str(exc)
+    return api.create_response(
+        request, {"detail": detail}, status=422 if detail != str(exc) else exc.status_code
     )
 
 

@@ -74,17 +74,23 @@ class RejectNulBytesMiddleware:
 
     @staticmethod
     def _has_nul(request) -> bool:
-        if "\x00" in request.path or "%00" in request.META.get("QUERY_STRING", "").lower():
+        query = request.META.get("QUERY_STRING", "")
+        if "\x00" in request.path or "\x00" in query or "%00" in query.lower():
             return True
-        content_type = request.META.get("CONTENT_TYPE", "")
-        if content_type.startswith(("application/json", "application/x-www-form-urlencoded")):
-            body = request.body
-            return b"\x00" in body or b"\\u0000" in body or b"%00" in body
-        return False
+        content_type = request.META.get("CONTENT_TYPE", "").lower()
+        if content_type.startswith("multipart/"):
+            return False  # parsed by the views' own upload handlers; their text fields are checked there
+        # Any other body may reach the database: ninja parses JSON whatever the declared type says.
+        body = request.body
+        if b"\x00" in body or b"\\u0000" in body:
+            return True
+        return content_type.startswith("application/x-www-form-urlencoded") and b"%00" in body
 
 
 class ApiJsonErrorsMiddleware:
-    """Errors Django raises before a view runs (malformed multipart, 413, CSRF) answer JSON under /api too."""
+    """Under /api every error answers JSON with a "detail": those Django raises before a view runs (malformed
+    multipart, 413, CSRF), unknown paths (404), and an unexpected exception (Django has logged it; the traceback
+    is never shown)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -93,11 +99,19 @@ class ApiJsonErrorsMiddleware:
         response = self.get_response(request)
         if (
             request.path.startswith("/api/")
-            and response.status_code in (400, 413)
+            and response.status_code >= 400
             and not response.get("Content-Type", "").startswith("application/json")
         ):
-            reason = response.reason_phrase or "Request refused"
-            return JsonResponse(
-                {"detail": f"{reason} (the request could not be parsed)"}, status=response.status_code
-            )
+            return JsonResponse({"detail": _api_error_detail(response)}, status=response.status_code)
         return response
+
+
+def _api_error_detail(response) -> str:
+    if response.status_code == 404:
+        return "No such API endpoint or object."
+    if response.status_code == 405:
+        return "This method is not allowed on this endpoint."
+    if response.status_code >= 500:
+        return "Internal error; it has been logged."
+    reason = response.reason_phrase or "Request refused"
+    return f"{reason} (the request could not be parsed)"

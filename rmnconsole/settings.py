@@ -137,11 +137,17 @@ RMN_MAX_UPLOAD_MB = envint("RMN_MAX_UPLOAD_MB", 100, minimum=1)
 RMN_MAX_FEDERATION_CONFIG_MB = envint("RMN_MAX_FEDERATION_CONFIG_MB", 32, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
-FILE_UPLOAD_TEMP_DIR = None
+# Partial uploads stay inside the data root (same file system as datasets/, so registering is one rename), where
+# sweep_orphan_uploads() finds what a hard-stopped process left; the system temp folder is nobody's to clean.
+FILE_UPLOAD_TEMP_DIR = str(RMN_DATA_ROOT / "tmp" / "uploads")
+Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
+RMN_UPLOAD_ORPHAN_GRACE_SECONDS = envint("RMN_UPLOAD_ORPHAN_GRACE_SECONDS", 6 * 3600, minimum=0)
 
 RMN_DUCKDB_MEMORY_LIMIT = envstr("RMN_DUCKDB_MEMORY_LIMIT", "256MB")
 RMN_DUCKDB_THREADS = envint("RMN_DUCKDB_THREADS", 2, minimum=1, maximum=64)
 RMN_DATASET_INLINE_MB = envfloat("RMN_DATASET_INLINE_MB", 5.0, minimum=0)
+# One example (line) larger than this is flagged unread and fails the quality gate.
+RMN_DATASET_MAX_LINE_MB = envfloat("RMN_DATASET_MAX_LINE_MB", 1.0, minimum=0.001)
 RMN_QUALITY_GATE = envint("RMN_QUALITY_GATE", 85, minimum=0, maximum=100)
 RMN_HEARTBEAT_STALE_SECONDS = envint("RMN_HEARTBEAT_STALE_SECONDS", 90, minimum=5)
 RMN_TRAINING_REPORT_SECONDS = envfloat("RMN_TRAINING_REPORT_SECONDS", 2.0, minimum=0.1)

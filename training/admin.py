@@ -2,18 +2,19 @@
 
 from django.contrib import admin
 
+from rmnconsole.admin import GuardedAdmin
 from training.models import Adapter, FoundationModel, TrainingJob, TrainingMetric
 
 
 @admin.register(FoundationModel)
-class BaseModelAdmin(admin.ModelAdmin):
+class BaseModelAdmin(GuardedAdmin):
     list_display = ("name", "family", "parameter_count", "dtype", "is_tiny", "is_available", "checked_at")
     list_filter = ("family", "is_tiny", "is_available", "dtype")
     search_fields = ("name", "source", "local_path")
 
 
 @admin.register(TrainingJob)
-class TrainingJobAdmin(admin.ModelAdmin):
+class TrainingJobAdmin(GuardedAdmin):
     list_display = (
         "id",
         "adapter_name",
@@ -34,7 +35,7 @@ class TrainingJobAdmin(admin.ModelAdmin):
 
 
 @admin.register(TrainingMetric)
-class TrainingMetricAdmin(admin.ModelAdmin):
+class TrainingMetricAdmin(GuardedAdmin):
     list_display = ("job", "step", "epoch", "loss", "eval_loss", "learning_rate", "tokens_per_second")
     list_filter = ("job__status", "job__training_type")
     search_fields = ("job__adapter_name",)
@@ -42,7 +43,7 @@ class TrainingMetricAdmin(admin.ModelAdmin):
 
 
 @admin.register(Adapter)
-class AdapterAdmin(admin.ModelAdmin):
+class AdapterAdmin(GuardedAdmin):
     list_display = (
         "name",
         "version",

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import zipfile
 from typing import Any
 
 from django.db.models import QuerySet
 
-from rmnconsole.core.errors import NotFound, ServiceError
+from rmnconsole.core.errors import Conflict, NotFound, ServiceError
+from rmnconsole.core.paths import UnsafeFile, iter_tree_inside
 from training.models import Adapter, TrainingJob, TrainingMetric
 
 JOB_SORTS = {
@@ -95,10 +97,15 @@ def adapter_zip(adapter: Adapter):
     if not folder.is_dir():
         raise NotFound(f"The files of adapter {adapter.label} are missing from {adapter.path}")
     spool = tempfile.TemporaryFile()  # noqa: SIM115 - handed to FileResponse, which closes it
-    with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(folder.rglob("*")):
-            if path.is_file():
-                archive.write(path, f"{adapter.name}-v{adapter.version}/{path.relative_to(folder)}")
+    try:
+        with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            # Each file is opened without following symlinks, at the moment it is zipped.
+            for rel, handle in iter_tree_inside(adapter.path):
+                with archive.open(f"{adapter.name}-v{adapter.version}/{rel}", "w") as member:
+                    shutil.copyfileobj(handle, member, 1 << 20)
+    except UnsafeFile as exc:
+        spool.close()
+        raise Conflict(f"Adapter {adapter.label} cannot be zipped: {exc}") from None
     spool.seek(0)
     return spool
 

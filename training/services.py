@@ -21,7 +21,7 @@ from rmnconsole.core.paths import (
 )
 from training import scaleout
 from training.engine.config import PARAMS, ConfigError, build_config
-from training.engine.data import DatasetRowError, read_rows
+from training.engine.data import DatasetRowError, line_byte_cap, prompt_token_lengths, read_rows
 from training.models import AdapterType, FoundationModel, TrainingJob, TrainingMetric, TrainingType
 from training.runtime import CANCEL_KEY, existing_checkpoint, rq_job_id, training_redis
 from training.sweeper import sweep_training_jobs
@@ -125,11 +125,40 @@ def _resolve_dataset(dataset: Any, dataset_path: str | None, user, override: boo
     return row, file
 
 
-def _check_rows(file: Path, training_type: str) -> None:
+def _check_rows(file: Path, training_type: str, max_seq_length: int | None = None, model=None) -> None:
+    dropped: list[int] = []
     try:
-        read_rows(file, training_type, limit=DATASET_PREVIEW_ROWS)
+        fmt, rows = read_rows(
+            file,
+            training_type,
+            limit=DATASET_PREVIEW_ROWS,
+            max_line_bytes=line_byte_cap(max_seq_length),
+            dropped=dropped,
+        )
     except DatasetRowError as exc:
         raise ServiceError(str(exc), field="dataset_path", details={"rows": exc.bad_rows}) from exc
+    if max_seq_length and model is not None and getattr(model, "local_path", ""):
+        _check_room_to_learn(rows, fmt, max_seq_length, model)
+
+
+def _check_room_to_learn(rows: list[dict], fmt: str, max_seq_length: int, model: FoundationModel) -> None:
+    """Refuse a max_seq_length at which every example is truncated before the part it teaches."""
+    from training.engine.model_files import load_tokenizer
+
+    try:
+        tokenizer = load_tokenizer(model.local_path)
+    except (OSError, ValueError) as exc:  # the worker reports an unloadable model with its own reason
+        log.info("no tokenizer for the max_seq_length check of %s: %s", model.name, exc)
+        return
+    lengths = prompt_token_lengths(rows, fmt, tokenizer)
+    if lengths and min(lengths) >= max_seq_length:
+        raise ServiceError(
+            f"max_seq_length {max_seq_length} leaves no example to learn from: every prompt fills it (the shortest "
+            f"is {min(lengths)} tokens with {model.name}'s tokenizer). Raise max_seq_length above {min(lengths)} "
+            "or shorten the prompts.",
+            field="max_seq_length",
+            details={"shortest_prompt_tokens": min(lengths), "max_seq_length": max_seq_length},
+        )
 
 
 def validate_request(
@@ -192,7 +221,7 @@ def submit_training_job(
     scaleout.check_capacity(routing, training_redis(), allow_waiting=allow_waiting)
     with transaction.atomic():
         row, file = _resolve_dataset(dataset, dataset_path, user, quality_override)
-        _check_rows(file, training_type)
+        _check_rows(file, training_type, full_config.get("max_seq_length"), model)
         job = TrainingJob.objects.create(
             adapter_type=adapter_type,
             adapter_name=adapter_name,
@@ -269,11 +298,13 @@ def cancel_training_job(job_id: int | str, user=None) -> TrainingJob:
         raise Conflict(
             f"Training job {job.pk} is already {job.status}; only queued or running jobs can be cancelled"
         )
-    if not job.cancel_requested:
-        TrainingJob.objects.filter(pk=job.pk, status=TrainingJob.Status.RUNNING).update(
-            cancel_requested=True, cancel_requested_at=now
-        )
-        job.cancel_requested, job.cancel_requested_at = True, now
+    # Compare-and-set: of two simultaneous cancels one wins and audits; the other learns it was already asked.
+    won = TrainingJob.objects.filter(
+        pk=job.pk, status=TrainingJob.Status.RUNNING, cancel_requested=False
+    ).update(cancel_requested=True, cancel_requested_at=now)
+    if not won:
+        raise Conflict(f"Training job {job.pk} is already being cancelled")
+    job.cancel_requested, job.cancel_requested_at = True, now
     try:
         training_redis().set(CANCEL_KEY.format(job.pk), "1", ex=7 * 24 * 3600)
     except Exception as exc:  # the DB flag is still read by the worker's heartbeat thread
@@ -303,8 +334,6 @@ def resume_training_job(job_id: int | str, user=None) -> TrainingJob:
     checkpoint = existing_checkpoint(old)
     if checkpoint is None:
         raise Conflict(f"Training job {old.pk} has no checkpoint to resume from; start it again as a new job")
-    if old.resumed_by.filter(status__in=TrainingJob.ACTIVE).exists():
-        raise Conflict(f"Training job {old.pk} is already being resumed")
     model = resolve_base_model(old.base_model)
     file = resolve_inside(old.dataset_path)
     if not file.is_file():
@@ -313,6 +342,12 @@ def resume_training_job(job_id: int | str, user=None) -> TrainingJob:
         raise Conflict(f"Dataset {old.dataset_path} changed since job {old.pk} ran; start a new job instead")
     step = int(checkpoint.name.rsplit("-", 1)[-1])
     with transaction.atomic():
+        # The old row's lock serialises resumes: the second one waits here, then sees the first's new job.
+        locked = TrainingJob.objects.select_for_update().filter(pk=old.pk).first()
+        if locked is None or locked.status not in (TrainingJob.Status.FAILED, TrainingJob.Status.CANCELLED):
+            raise Conflict(f"Training job {old.pk} changed while resuming; reload and try again")
+        if locked.resumed_by.filter(status__in=TrainingJob.ACTIVE).exists():
+            raise Conflict(f"Training job {old.pk} is already being resumed")
         job = TrainingJob.objects.create(
             adapter_type=old.adapter_type,
             adapter_name=old.adapter_name,
@@ -371,6 +406,8 @@ def delete_adapter(adapter_id: int | str, user) -> None:
     folder, label = adapter.abs_path(), adapter.label
     try:
         with transaction.atomic():
+            if not type(adapter).objects.select_for_update().filter(pk=adapter.pk).exists():
+                raise Conflict(f"{label} was deleted at the same moment by another request.")
             audit.record(
                 user, "adapter.delete", adapter, f"Deleted {label} ({adapter.path})", sha256=adapter.sha256
             )

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from rmnconsole.core.errors import NotFound, ServiceError
+from rmnconsole.core.errors import Conflict, NotFound, ServiceError
 from training import queries, scaleout, services
 from training.forms import StartTrainingForm
 from training.models import AdapterType, FoundationModel, TrainingJob
@@ -273,4 +273,6 @@ def adapter_download(request, adapter_id: int):
         archive = queries.adapter_zip(adapter)
     except NotFound as exc:
         raise Http404(exc.message) from exc
+    except Conflict as exc:
+        return HttpResponse(exc.message, status=409, content_type="text/plain; charset=utf-8")
     return FileResponse(archive, as_attachment=True, filename=f"{adapter.name}-v{adapter.version}.zip")

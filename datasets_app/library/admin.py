@@ -3,10 +3,11 @@
 from django.contrib import admin
 
 from datasets_app.models import Dataset
+from rmnconsole.admin import GuardedAdmin
 
 
 @admin.register(Dataset)
-class DatasetAdmin(admin.ModelAdmin):
+class DatasetAdmin(GuardedAdmin):
     list_display = ("name", "version", "dataset_type", "format", "num_examples", "size_bytes", "quality_score", "band",
                     "status", "created_by", "created_at")  # fmt: skip
     list_filter = ("dataset_type", "format", "band", "status")

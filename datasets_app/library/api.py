@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal
 
 from django.http import FileResponse
@@ -12,7 +13,7 @@ from ninja.files import UploadedFile
 from pydantic import Field
 
 from datasets_app.library import services
-from datasets_app.library.export import CONTENT_TYPES, FORMATS, export_dataset
+from datasets_app.library.export import CONTENT_TYPES, FORMATS, export_dataset, open_export
 from datasets_app.library.upload import UploadTooLarge, capped_upload, too_large_message, upload_was_too_large
 from datasets_app.models import Dataset
 from rmnconsole.api_schemas import ERRORS, ErrorOut, StrictInt
@@ -162,7 +163,7 @@ def export(request, dataset_id: int, format: Query[ExportFormat] = "jsonl"):
     dataset = services.get_dataset(dataset_id)
     path = export_dataset(dataset, format, user=request.user)
     return FileResponse(
-        path.open("rb"), as_attachment=True, filename=path.name, content_type=CONTENT_TYPES[format]
+        open_export(path), as_attachment=True, filename=path.name, content_type=CONTENT_TYPES[format]
     )
 
 
@@ -174,11 +175,11 @@ def export(request, dataset_id: int, format: Query[ExportFormat] = "jsonl"):
 def download(request, dataset_id: int):
     """The original file."""
     dataset = services.get_dataset(dataset_id)
-    file = dataset.abs_path()
-    if not file.is_file():
-        raise services.ServiceError(f"The file {dataset.path} is gone from the data root.")
     return FileResponse(
-        file.open("rb"), as_attachment=True, filename=file.name, content_type=CONTENT_TYPES["jsonl"]
+        services.open_dataset_file(dataset),
+        as_attachment=True,
+        filename=Path(dataset.path).name,
+        content_type=CONTENT_TYPES["jsonl"],
     )
 
 

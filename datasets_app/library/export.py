@@ -14,6 +14,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import orjson
 from django.utils.text import slugify
@@ -21,7 +22,7 @@ from django.utils.text import slugify
 from datasets_app.models import Dataset
 from rmnconsole.core import audit
 from rmnconsole.core.errors import ServiceError
-from rmnconsole.core.paths import EXPORTS, data_dir
+from rmnconsole.core.paths import EXPORTS, UnsafeFile, data_dir, open_inside
 
 FORMATS = {"jsonl": ".jsonl", "csv": ".csv", "parquet": ".parquet", "hf": ".zip"}
 CONTENT_TYPES = {
@@ -51,8 +52,8 @@ def export_files(dataset: Dataset) -> Iterator[Path]:
             yield candidate
 
 
-def _objects(source: Path) -> Iterator[dict]:
-    with source.open("rb") as fh:
+def _objects(source: Path | BinaryIO) -> Iterator[dict]:
+    with source if hasattr(source, "read") else source.open("rb") as fh:
         for raw in fh:
             raw = raw.strip()
             if raw.startswith(b"\xef\xbb\xbf"):
@@ -67,7 +68,7 @@ def _objects(source: Path) -> Iterator[dict]:
                 yield obj
 
 
-def _write_jsonl(source: Path, target: Path) -> tuple[int, list[str]]:
+def _write_jsonl(source: Path | BinaryIO, target: Path) -> tuple[int, list[str]]:
     """Compact JSONL of the object lines; returns (rows, column names in order of first appearance)."""
     rows = 0
     columns: dict[str, None] = {}
@@ -110,6 +111,14 @@ def _arrow_dataset(jsonl: Path, cache: Path):
         ) from exc
 
 
+def open_export(path: Path) -> BinaryIO:
+    """An export file opened for download, confirmed at open time to be a regular file under exports/."""
+    try:
+        return open_inside(path, export_folder())
+    except (FileNotFoundError, UnsafeFile) as exc:
+        raise ServiceError(f"The export cannot be read: {getattr(exc, 'strerror', None) or exc}") from None
+
+
 def export_dataset(dataset: Dataset, fmt: str, *, user=None) -> Path:
     """Write the export under exports/datasets/ and return its path (replaced atomically if it existed)."""
     fmt = (fmt or "").lower()
@@ -117,9 +126,9 @@ def export_dataset(dataset: Dataset, fmt: str, *, user=None) -> Path:
         raise ServiceError(
             f"Unknown export format {fmt!r}: choose one of {', '.join(FORMATS)}.", field="format"
         )
-    source = dataset.abs_path()
-    if not source.is_file():
-        raise ServiceError(f"The file {dataset.path} is gone from the data root.", field="path")
+    from datasets_app.library.services import open_dataset_file
+
+    source = open_dataset_file(dataset)
     target = export_folder() / f"{export_stem(dataset)}{FORMATS[fmt]}"
     with tempfile.TemporaryDirectory(dir=export_folder(), prefix=".export-") as tmp_name:
         tmp = Path(tmp_name)

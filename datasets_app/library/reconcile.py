@@ -33,3 +33,10 @@ JOB_KINDS = [
         dead=_silent,
     )
 ]
+
+
+def upkeep() -> dict[str, int]:
+    """Periodic housekeeping of the library beside the job rows: files that hard-stopped uploads left behind."""
+    from datasets_app.library.services import sweep_orphan_uploads
+
+    return {"orphan_uploads_removed": len(sweep_orphan_uploads())}

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 from django.apps import apps
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -17,7 +18,7 @@ from datasets_app.library.validation import DatasetFileError, validate_file
 from datasets_app.models import Dataset
 from rmnconsole.core.errors import ServiceError
 from rmnconsole.core.heartbeat import Heartbeat, worker_id
-from rmnconsole.core.paths import data_root, relative_to_root
+from rmnconsole.core.paths import UnsafeFile, data_root, open_inside, opened_path, relative_to_root
 from rmnconsole.core.queues import DEFAULT, enqueue
 
 log = logging.getLogger(__name__)
@@ -61,14 +62,23 @@ def run_engine(
     if max_seq_len is not None and max_seq_len < 1:
         raise ServiceError("max_seq_len must be a positive number of tokens.", field="max_seq_len")
     try:
-        report = validate_file(
-            file,
-            dataset_type=dataset_type,
-            tokenizer=tokenizer,
-            max_seq_len=max_seq_len if tokenizer else None,
-            progress=progress,
-            display_path=relative_to_root(file),
-        ).to_dict()
+        handle = open_inside(file)
+    except FileNotFoundError:
+        raise ServiceError("The dataset file is gone from the data root.", field="path") from None
+    except UnsafeFile as exc:
+        raise ServiceError(str(exc), field="path") from None
+    try:
+        with handle:
+            # The engine reads by path: hand it the file this process holds open, not the name (which can change).
+            report = validate_file(
+                opened_path(handle),
+                dataset_type=dataset_type,
+                tokenizer=tokenizer,
+                max_seq_len=max_seq_len if tokenizer else None,
+                progress=progress,
+                display_path=relative_to_root(file),
+                max_line_bytes=int(settings.RMN_DATASET_MAX_LINE_MB * 1024 * 1024),
+            ).to_dict()
     except DatasetFileError as exc:
         raise ServiceError(exc.message, field="file", details={"line": exc.line}) from exc
     report["validated_with"] = {

@@ -5,8 +5,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import stat
+import time
 import uuid
 from pathlib import Path
+from typing import BinaryIO
 
 from django.apps import apps
 from django.conf import settings
@@ -22,8 +25,12 @@ from rmnconsole.core import audit
 from rmnconsole.core.errors import Conflict, Forbidden, NotFound, ServiceError
 from rmnconsole.core.paths import (
     DATASETS,
+    UPLOADS,
     PathOutsideDataRoot,
+    UnsafeFile,
     data_dir,
+    data_root,
+    open_inside,
     relative_to_root,
     resolve_inside,
 )
@@ -120,24 +127,40 @@ def register_dataset_file(
 ) -> Dataset:
     """Add a file under datasets/ to the library and validate it: inline when small (or background=False), else by RQ."""
     file = resolve_dataset_path(path)
-    rel = relative_to_root(file)
+    return _register(file, file, name=name, dataset_type=dataset_type, user=user, background=background)
+
+
+def _register(
+    source: Path,
+    dest: Path,
+    *,
+    name: str | None,
+    dataset_type: str | None,
+    user,
+    background: bool | None,
+) -> Dataset:
+    """Validate `source` and insert the row for `dest`; a staged upload (source != dest) is renamed into place only
+    after its row exists, inside the same transaction, so a hard stop leaves either both or neither."""
+    rel = relative_to_root(dest)
     existing = Dataset.objects.filter(path=rel).first()
     if existing is not None:
         raise Conflict(
             f"{rel} is already in the library as {existing.label} (id {existing.pk}).", field="path"
         )
-    name = _clean_name(name, file.stem)
+    name = _clean_name(name, dest.stem)
     declared = _clean_type(dataset_type)
-    size = file.stat().st_size
+    size = source.stat().st_size
     inline = size <= inline_limit_bytes() if background is None else not background
     report = None
     if inline:
-        report = runs.run_engine(file, declared)
+        report = runs.run_engine(source, declared)
+        report["path"] = rel  # not the staging name it was read under
     else:
         try:
-            precheck_file(file)
+            precheck_file(source)
         except DatasetFileError as exc:
             raise ServiceError(exc.message, field="file", details={"line": exc.line}) from exc
+    renamed = False
     try:
         with transaction.atomic():
             dataset = Dataset(
@@ -149,6 +172,11 @@ def register_dataset_file(
                 for field, value in runs.report_fields(report, declared).items():
                     setattr(dataset, field, value)
             dataset.save()
+            if source != dest:
+                if dest.exists():
+                    raise Conflict(f"{rel} appeared on disk at the same moment; upload again.", field="file")
+                os.rename(source, dest)
+                renamed = True
             if report is None:
                 runs.enqueue_validation(dataset)
             audit.record(
@@ -160,14 +188,21 @@ def register_dataset_file(
                 inline=inline,
             )
     except IntegrityError as exc:
+        if renamed:
+            os.rename(dest, source)
         raise Conflict(
             f"Another version of {name!r} or the same file was registered at the same moment; try again."
         ) from exc
+    except BaseException:
+        if renamed:
+            os.rename(dest, source)
+        raise
     return dataset
 
 
 def save_upload(uploaded, *, name: str | None = None, dataset_type: str | None = None, user=None) -> Dataset:
-    """Store an uploaded .jsonl under datasets/ and register it; nothing stays on disk when it is refused."""
+    """Stage an uploaded .jsonl inside the data root, validate it there, and register it by one rename into
+    datasets/ once its row exists; nothing stays in datasets/ when it is refused or the process stops."""
     if uploaded is None:
         raise ServiceError("Choose a .jsonl file to upload.", field="file")
     filename = Path(uploaded.name or "").name
@@ -188,17 +223,44 @@ def save_upload(uploaded, *, name: str | None = None, dataset_type: str | None =
     while dest.exists() or Dataset.objects.filter(path=relative_to_root(dest)).exists():
         counter += 1
         dest = folder / f"{slug}-{counter}.jsonl"
-    part = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
+    staged = data_dir(UPLOADS) / f"{uuid.uuid4().hex}.jsonl.part"
     try:
-        with part.open("wb") as out:
+        with staged.open("wb") as out:
             for chunk in uploaded.chunks():
                 out.write(chunk)
-        os.replace(part, dest)
-        return register_dataset_file(dest, name=name, dataset_type=dataset_type, user=user)
-    except BaseException:
-        part.unlink(missing_ok=True)
-        dest.unlink(missing_ok=True)
-        raise
+        return _register(staged, dest, name=name, dataset_type=dataset_type, user=user, background=None)
+    finally:
+        staged.unlink(missing_ok=True)
+
+
+def sweep_orphan_uploads(grace_seconds: float | None = None) -> list[str]:
+    """Remove what hard-stopped uploads left: staged and partial files in the upload folders (and the old
+    `.name.part` files in datasets/) older than the grace period. Returns the names removed (relative to the root).
+
+    Registered datasets are never touched: a file is only in the staging folder until its row exists.
+    """
+    grace = settings.RMN_UPLOAD_ORPHAN_GRACE_SECONDS if grace_seconds is None else grace_seconds
+    cutoff = time.time() - grace
+    root = data_root()
+    folders = {data_dir(UPLOADS)}
+    if settings.FILE_UPLOAD_TEMP_DIR:
+        temp = Path(settings.FILE_UPLOAD_TEMP_DIR).resolve()
+        if temp.is_relative_to(root):
+            folders.add(temp)  # Django's partial uploads; outside the data root it is not ours to clean
+    candidates = [p for folder in folders if folder.is_dir() for p in folder.iterdir()]
+    candidates += list(data_dir(DATASETS).glob(".*.part"))
+    removed = []
+    for path in candidates:
+        try:
+            info = path.lstat()
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISDIR(info.st_mode) and info.st_mtime < cutoff:
+            path.unlink(missing_ok=True)
+            removed.append(str(path.relative_to(root)))
+    if removed:
+        log.info("removed %d orphan upload file(s): %s", len(removed), ", ".join(removed[:10]))
+    return removed
 
 
 def get_or_register_by_path(path: str, user=None) -> Dataset:
@@ -223,10 +285,7 @@ def validate_dataset(
     max_seq_len: int | None = None,
 ) -> Dataset:
     """Re-run validation (optionally with a base model's tokenizer and a max sequence length)."""
-    if dataset.status in (Dataset.Status.PENDING, Dataset.Status.VALIDATING) and runs.job_in_progress(
-        dataset.rq_job_id
-    ):
-        raise Conflict(f"{dataset.label} is already being validated.")
+    _refuse_if_validating(dataset)
     file = dataset.abs_path()
     if not file.is_file():
         raise ServiceError(f"The file {dataset.path} is gone from the data root.", field="path")
@@ -236,6 +295,10 @@ def validate_dataset(
         if base_model:
             runs.load_tokenizer(base_model)  # refuse an unknown base model now, not in the worker
         with transaction.atomic():
+            locked = Dataset.objects.select_for_update().filter(pk=dataset.pk).first()
+            if locked is None:
+                raise NotFound(f"Dataset {dataset.pk} does not exist.")
+            _refuse_if_validating(locked)
             Dataset.objects.filter(pk=dataset.pk).update(
                 status=Dataset.Status.PENDING, progress_pct=0.0, status_reason=""
             )
@@ -265,6 +328,13 @@ def validate_dataset(
         )
     dataset.refresh_from_db()
     return dataset
+
+
+def _refuse_if_validating(dataset: Dataset) -> None:
+    if dataset.status in (Dataset.Status.PENDING, Dataset.Status.VALIDATING) and runs.job_in_progress(
+        dataset.rq_job_id
+    ):
+        raise Conflict(f"{dataset.label} is already being validated.")
 
 
 run_validation = runs.run_validation  # the RQ task body (datasets_app.library.tasks)
@@ -327,6 +397,9 @@ def delete_dataset(dataset: Dataset, *, user) -> None:
     file = dataset.abs_path()
     exports = list(_export_files(dataset))
     with transaction.atomic():
+        # Two deletes of one row: the second waits on the lock, then finds nothing and answers 409.
+        if not Dataset.objects.select_for_update().filter(pk=dataset.pk).exists():
+            raise Conflict(f"{dataset.label} was deleted at the same moment by another request.")
         audit.record(
             user,
             "dataset.delete",
@@ -343,6 +416,16 @@ def _export_files(dataset: Dataset):
     from datasets_app.library.export import export_files
 
     return export_files(dataset)
+
+
+def open_dataset_file(dataset: Dataset) -> BinaryIO:
+    """The dataset's file opened for reading, confirmed at open time to be a regular file inside the data root."""
+    try:
+        return open_inside(dataset.path)
+    except FileNotFoundError:
+        raise ServiceError(f"The file {dataset.path} is gone from the data root.", field="path") from None
+    except UnsafeFile as exc:
+        raise ServiceError(f"The file of {dataset.label} is refused: {exc}", field="path") from None
 
 
 def _user(user):

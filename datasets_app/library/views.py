@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from django.contrib import messages
 from django.http import FileResponse, HttpResponse
 from django.shortcuts import redirect, render
@@ -10,8 +12,9 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from datasets_app.library import services
-from datasets_app.library.export import CONTENT_TYPES, FORMATS, export_dataset
+from datasets_app.library.export import CONTENT_TYPES, FORMATS, export_dataset, open_export
 from datasets_app.library.forms import RegisterForm, UploadForm, ValidateForm
+from datasets_app.library.services import open_dataset_file
 from datasets_app.library.upload import (
     install_upload_cap,
     max_upload_bytes,
@@ -235,23 +238,23 @@ def export(request, dataset_id: int):
     fmt = request.GET.get("format", "jsonl")
     try:
         path = export_dataset(dataset, fmt, user=request.user)
+        handle = open_export(path)
     except ServiceError as exc:
         messages.error(request, exc.message)
         return redirect("datasets_app:detail", dataset.pk)
-    return FileResponse(
-        path.open("rb"), as_attachment=True, filename=path.name, content_type=CONTENT_TYPES[fmt]
-    )
+    return FileResponse(handle, as_attachment=True, filename=path.name, content_type=CONTENT_TYPES[fmt])
 
 
 @require_GET
 def download(request, dataset_id: int):
     dataset = _get(dataset_id)
-    file = dataset.abs_path()
-    if not file.is_file():
-        messages.error(request, f"The file {dataset.path} is gone from the data root.")
+    try:
+        handle = open_dataset_file(dataset)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
         return redirect("datasets_app:detail", dataset.pk)
     return FileResponse(
-        file.open("rb"), as_attachment=True, filename=file.name, content_type=CONTENT_TYPES["jsonl"]
+        handle, as_attachment=True, filename=Path(dataset.path).name, content_type=CONTENT_TYPES["jsonl"]
     )
 
 

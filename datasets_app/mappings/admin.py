@@ -3,10 +3,11 @@
 from django.contrib import admin
 
 from datasets_app.models import DataSource, SchemaMapping
+from rmnconsole.admin import GuardedAdmin
 
 
 @admin.register(DataSource)
-class DataSourceAdmin(admin.ModelAdmin):
+class DataSourceAdmin(GuardedAdmin):
     list_display = (
         "name",
         "kind",
@@ -23,7 +24,7 @@ class DataSourceAdmin(admin.ModelAdmin):
 
 
 @admin.register(SchemaMapping)
-class SchemaMappingAdmin(admin.ModelAdmin):
+class SchemaMappingAdmin(GuardedAdmin):
     list_display = ("name", "retailer", "source", "target_schema", "target_version", "version", "status",
                     "coverage_pct", "validation_status", "updated_at")  # fmt: skip
     list_filter = ("status", "validation_status", "target_schema", "retailer")

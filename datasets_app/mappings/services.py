@@ -17,7 +17,7 @@ from datasets_app.mappings.rmis import RmisSchema, UnknownSchema, get_schema
 from datasets_app.mappings.sources import duckdb_connection, get_source, register_source, source_meta
 from datasets_app.models import DataSource, SchemaMapping
 from rmnconsole.core import audit
-from rmnconsole.core.errors import Conflict, NotFound, ServiceError
+from rmnconsole.core.errors import Conflict, Forbidden, NotFound, ServiceError
 from rmnconsole.core.paths import DATASETS, SOURCES, data_dir
 
 PREVIEW_ROWS = 20
@@ -110,6 +110,15 @@ def create_mapping(
     return mapping
 
 
+def authorise_mapping_change(mapping: SchemaMapping, user, action: str) -> None:
+    """Who may change a mapping: staff, or the user who created that version. No user: the facade / CLI, which run
+    with the operator's own rights. Versions without a creator (seeded demo data, made by the CLI) are shared."""
+    if user is None or getattr(user, "is_staff", False) or mapping.created_by_id is None:
+        return
+    if not getattr(user, "is_authenticated", False) or mapping.created_by_id != user.pk:
+        raise Forbidden(f"Only staff or the creator of {mapping.name} v{mapping.version} can {action} it.")
+
+
 def _lock_draft(mapping: SchemaMapping) -> SchemaMapping:
     locked = SchemaMapping.objects.select_for_update().select_related("source").get(pk=mapping.pk)
     if locked.status != SchemaMapping.Status.DRAFT:
@@ -125,6 +134,8 @@ def update_draft(
     mapping: SchemaMapping, *, rules=None, notes: str | None = None, name: str | None = None, user=None
 ) -> SchemaMapping:
     draft = _lock_draft(mapping)
+    authorise_mapping_change(draft, user, "edit")
+    changed = [n for n, v in (("rules", rules), ("notes", notes), ("name", name)) if v is not None]
     if rules is not None:
         _set_rules(draft, _validated_rules(list(rules), mapping_schema(draft), draft.source))
     if notes is not None:
@@ -134,6 +145,7 @@ def update_draft(
             raise ServiceError("a name is required", field="name")
         draft.name = name.strip()
     draft.save()
+    audit.record(user, "mapping.update", draft, f"edited draft {draft.name} v{draft.version}", fields=changed)
     return draft
 
 
@@ -172,6 +184,8 @@ def edit_mapping(mapping: SchemaMapping, *, user=None) -> SchemaMapping:
     """The Draft to edit: the mapping itself if it is one, else the newest Draft of its key, else a new copy."""
     if mapping.is_draft:
         return mapping
+    # Two "edit" clicks at once would each find no draft and make one: the source row's lock serialises them.
+    SchemaMapping.objects.select_for_update().filter(pk=mapping.pk).first()
     existing = mapping.siblings().filter(status=SchemaMapping.Status.DRAFT).first()
     if existing:
         return existing
@@ -183,14 +197,19 @@ def edit_mapping(mapping: SchemaMapping, *, user=None) -> SchemaMapping:
     )  # fmt: skip
     _set_rules(draft, mapping_rules(mapping))
     draft.save()
+    audit.record(
+        user, "mapping.draft", draft, f"new draft v{draft.version} of {mapping.name} v{mapping.version}"
+    )
     return draft
 
 
 def activate_mapping(mapping: SchemaMapping, *, user=None, force: bool = False) -> SchemaMapping:
     """Draft → Active; the previous Active of the same key becomes Deprecated. Refused while validation fails."""
+    authorise_mapping_change(mapping, user, "activate")
     report = validate_mapping(mapping, save=True) if mapping.is_draft else None
     with transaction.atomic():
         draft = _lock_draft(mapping)
+        authorise_mapping_change(draft, user, "activate")
         if report and report["status"] == "error" and not force:
             failing = [
                 f"{c['label']}: {c['target']} ({c['count']})"
@@ -207,6 +226,11 @@ def activate_mapping(mapping: SchemaMapping, *, user=None, force: bool = False) 
             .for_key(draft.retailer, draft.source_id, draft.target_schema, draft.target_version)
             .filter(status=SchemaMapping.Status.ACTIVE)
         )
+        others = [p for p in previous if p.created_by_id not in (None, getattr(user, "pk", None))]
+        if others and user is not None and not getattr(user, "is_staff", False):
+            raise Forbidden(
+                f"{others[0].name} v{others[0].version} is Active and belongs to someone else: only staff can replace it."
+            )
         SchemaMapping.objects.filter(pk__in=[p.pk for p in previous]).update(
             status=SchemaMapping.Status.DEPRECATED
         )
@@ -229,6 +253,7 @@ def activate_mapping(mapping: SchemaMapping, *, user=None, force: bool = False) 
 @transaction.atomic
 def delete_draft(mapping: SchemaMapping, *, user=None) -> None:
     draft = _lock_draft(mapping)
+    authorise_mapping_change(draft, user, "delete")
     audit.record(user, "mapping.delete", draft, f"deleted draft {draft.name} v{draft.version}")
     draft.delete()
 

@@ -26,6 +26,38 @@ class LoadedData:
     format: str
     train_rows: list[dict[str, Any]]
     eval_rows: list[dict[str, Any]]
+    dropped_too_long: int = 0
+
+
+# A token is rarely more than a few bytes of JSON; a line this many bytes per allowed token is certainly longer than
+# max_seq_length and is skipped before it is parsed or tokenised (one 50 MB line once took a job to 14 GB RSS).
+BYTES_PER_TOKEN_CAP = 32
+MIN_LINE_CAP = 64 * 1024
+
+
+def line_byte_cap(max_seq_length: int | None) -> int | None:
+    """The per-line byte limit that goes with a max_seq_length (None: no limit)."""
+    if not max_seq_length:
+        return None
+    return max(MIN_LINE_CAP, max_seq_length * BYTES_PER_TOKEN_CAP)
+
+
+def _lines(handle, cap: int | None):
+    """(number, line or None when longer than cap) without ever holding more than cap+1 bytes of one line."""
+    number = 0
+    while True:
+        line = handle.readline(cap + 1) if cap else handle.readline()
+        if not line:
+            return
+        number += 1
+        if cap and len(line) > cap and not line.endswith(b"\n"):
+            while True:  # skip the rest of the over-long line in bounded reads
+                rest = handle.readline(1 << 20)
+                if not rest or rest.endswith(b"\n"):
+                    break
+            yield number, None
+            continue
+        yield number, line
 
 
 def _is_messages(value: Any) -> bool:
@@ -77,21 +109,34 @@ def _row_problem(row: dict[str, Any], fmt: str) -> str | None:
 
 
 def read_rows(
-    path: Path, training_type: str, *, max_errors: int = 5, limit: int | None = None
+    path: Path,
+    training_type: str,
+    *,
+    max_errors: int = 5,
+    limit: int | None = None,
+    max_line_bytes: int | None = None,
+    dropped: list[int] | None = None,
 ) -> tuple[str, list[dict[str, Any]]]:
-    """All rows of a JSONL file, checked against the training type; raises DatasetRowError naming the bad rows."""
+    """All rows of a JSONL file, checked against the training type; raises DatasetRowError naming the bad rows.
+
+    Lines longer than max_line_bytes are skipped unread (their numbers go to `dropped`).
+    """
     allowed = DPO_FORMATS if training_type == "dpo" else SFT_FORMATS
     rows: list[dict[str, Any]] = []
     problems: list[str] = []
+    dropped = dropped if dropped is not None else []
     fmt: str | None = None
     try:
         handle = path.open("rb")
     except OSError as exc:
         raise DatasetRowError(f"cannot read the dataset {path.name}: {exc.strerror}") from exc
     with handle:
-        for number, line in enumerate(handle, start=1):
+        for number, line in _lines(handle, max_line_bytes):
             if limit is not None and number > limit:
                 break
+            if line is None:
+                dropped.append(number)
+                continue
             if not line.strip():
                 continue
             try:
@@ -125,6 +170,11 @@ def read_rows(
             problems,
         )
     if not rows or fmt is None:
+        if dropped:
+            raise DatasetRowError(
+                f"the dataset has no usable rows: {len(dropped)} line(s) are longer than {max_line_bytes:,} bytes, "
+                "far over max_seq_length, and are skipped"
+            )
         raise DatasetRowError("the dataset has no usable rows")
     return fmt, rows
 
@@ -140,11 +190,17 @@ def _project(row: dict[str, Any], fmt: str) -> dict[str, Any]:
     return {k: row[k] for k in keys}
 
 
-def load_training_data(path: Path, training_type: str, validation_split: float, seed: int) -> LoadedData:
-    """Read, check and split; the split is seeded so a resumed job sees the same train/eval rows."""
+def load_training_data(
+    path: Path, training_type: str, validation_split: float, seed: int, max_seq_length: int | None = None
+) -> LoadedData:
+    """Read, check and split; the split is seeded so a resumed job sees the same train/eval rows.
+
+    Lines far longer than max_seq_length are dropped unread; the trainer truncates the rest to max_seq_length.
+    """
     import random
 
-    fmt, rows = read_rows(path, training_type)
+    dropped: list[int] = []
+    fmt, rows = read_rows(path, training_type, max_line_bytes=line_byte_cap(max_seq_length), dropped=dropped)
     n_eval = 0
     if validation_split > 0 and len(rows) >= 2:
         n_eval = min(len(rows) - 1, max(1, round(len(rows) * validation_split)))
@@ -155,4 +211,33 @@ def load_training_data(path: Path, training_type: str, validation_split: float, 
         format=fmt,
         train_rows=[r for i, r in enumerate(rows) if i not in eval_idx],
         eval_rows=[r for i, r in enumerate(rows) if i in eval_idx],
+        dropped_too_long=len(dropped),
     )
+
+
+def _prompt_part(row: dict[str, Any], fmt: str) -> Any:
+    """What comes before the tokens a row teaches: the messages up to the last assistant turn, or the prompt."""
+    if fmt == "messages":
+        messages = row["messages"]
+        last = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
+        return messages[:last]
+    return row.get("prompt", "")
+
+
+def prompt_token_lengths(rows: list[dict[str, Any]], fmt: str, tokenizer: Any) -> list[int]:
+    """Tokens of each row's prompt part (chat template applied to messages), as the trainer would see them."""
+    lengths = []
+    for row in rows:
+        part = _prompt_part(row, fmt)
+        if isinstance(part, list):
+            if not part:
+                lengths.append(0)
+                continue
+            if getattr(tokenizer, "chat_template", None):
+                ids = tokenizer.apply_chat_template(part, tokenize=True, add_generation_prompt=True)
+                ids = ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids
+                lengths.append(len(ids))
+                continue
+            part = "\n".join(m["content"] for m in part)
+        lengths.append(len(tokenizer(part, add_special_tokens=True)["input_ids"]))
+    return lengths

@@ -107,7 +107,9 @@ def build_trainer(run: TrainingRun, callback: ProgressCallback, device: Device):
     from datasets import Dataset
 
     cfg = run.config
-    data = load_training_data(run.dataset_file, run.training_type, cfg.validation_split, cfg.seed)
+    data = load_training_data(
+        run.dataset_file, run.training_type, cfg.validation_split, cfg.seed, max_seq_length=cfg.max_seq_length
+    )
     quantization = "4bit" if run.training_type == "qlora" else cfg.quantization
     model, tokenizer = load_model_and_tokenizer(run.model_folder, quantization, device)
     train_ds = Dataset.from_list(data.train_rows)

@@ -12,6 +12,7 @@ import numpy as np
 
 from datasets_app.library.validation import formats as F
 from datasets_app.library.validation import pii, textsig
+from datasets_app.library.validation.lines import read_texts
 
 MAX_EXAMPLES = 20
 NOT_OBJECT, BLANK = 16, 32  # issue bits for lines that are not examples at all
@@ -58,10 +59,20 @@ class Accumulator:
         self.dpo_chosen_len = array("I")
         self.dpo_rejected_len = array("I")
         self.notes: list[str] = []
+        self.max_line_bytes: int | None = None
+        self.too_long: list[tuple[int, int]] = []
 
     @property
     def lines(self) -> int:
         return len(self.line_issues)
+
+    def too_long_line(self, line: int, size: int) -> None:
+        """An example over the per-line byte limit: not parsed, counted as unusable, and named in the report."""
+        limit = self.max_line_bytes or 0
+        self.invalid_line(
+            line, f"is {size / 1048576:.1f} MB, over the {limit / 1048576:g} MB limit for one example"
+        )
+        self.too_long.append((line, size))
 
     def blank_line(self, line: int) -> None:
         self.line_issues.append(BLANK)
@@ -226,7 +237,6 @@ def _near_duplicates(
     acc: Accumulator, path: Path, exact_dups: np.ndarray
 ) -> tuple[dict[int, tuple[int, float]], dict[str, Any]]:
     """Verify LSH candidates with the real Jaccard of their shingle sets; returns later line -> (earlier, J)."""
-    from datasets_app.library.validation.engine import read_texts
 
     pairs = _candidate_pairs(acc)
     details: dict[str, Any] = {

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from array import array
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,16 +19,19 @@ import orjson
 from datasets_app.library.validation import formats as F
 from datasets_app.library.validation.checks import Accumulator
 from datasets_app.library.validation.finish import finish_checks
+from datasets_app.library.validation.lines import (
+    BOM,
+    DEFAULT_MAX_LINE_BYTES,
+    Progress,
+    TooLong,
+    iter_lines,
+)
 from datasets_app.library.validation.scoring import band_for, band_label, band_meaning, combine, set_statuses
 
-CHUNK_BYTES = 8 * 1024 * 1024
 BATCH_BYTES = 2 * 1024 * 1024
 BATCH_LINES = 5000
 # A file whose first lines hold no JSON object at all is not JSONL: stop early instead of reading 100 MB of it.
 EARLY_ABORT_LINES = 2000
-BOM = b"\xef\xbb\xbf"
-
-Progress = Callable[[int, int], None]
 
 
 class DatasetFileError(ValueError):
@@ -87,32 +88,6 @@ class ValidationReport:
         }
 
 
-def _iter_lines(path: Path, sha: Any, progress: Progress | None, total: int):
-    """Yield (line_number, byte_offset, raw_line) reading big chunks; hashes the bytes on the way."""
-    offset = 0
-    line_no = 0
-    rest = b""
-    done = 0
-    with path.open("rb") as fh:
-        while True:
-            chunk = fh.read(CHUNK_BYTES)
-            if not chunk:
-                break
-            sha.update(chunk)
-            done += len(chunk)
-            data = rest + chunk if rest else chunk
-            parts = data.split(b"\n")
-            rest = parts.pop()
-            for raw in parts:
-                line_no += 1
-                yield line_no, offset, raw
-                offset += len(raw) + 1
-            if progress:
-                progress(done, total)
-    if rest:
-        yield line_no + 1, offset, rest
-
-
 def precheck_file(path: str | Path, sample_lines: int = 200) -> None:
     """Fast refusal of files that cannot be datasets, before a long validation is queued.
 
@@ -125,8 +100,13 @@ def precheck_file(path: str | Path, sample_lines: int = 200) -> None:
     objects = bad = 0
     first_bad: tuple[int, str] | None = None
     nonblank = 0
-    for line_no, _offset, raw in _iter_lines(path, hashlib.sha1(usedforsecurity=False), None, 0):
+    for line_no, _offset, raw in iter_lines(
+        path, hashlib.sha1(usedforsecurity=False), None, 0, DEFAULT_MAX_LINE_BYTES
+    ):
         decoder_line = line_no
+        if isinstance(raw, TooLong):
+            nonblank += 1  # flagged by the full validation; its size says nothing about the format
+            continue
         if line_no == 1 and raw.startswith(BOM):
             raw = raw[3:]
         try:
@@ -168,6 +148,7 @@ def validate_file(
     max_seq_len: int | None = None,
     progress: Progress | None = None,
     display_path: str | None = None,
+    max_line_bytes: int | None = DEFAULT_MAX_LINE_BYTES,
 ) -> ValidationReport:
     """Validate one JSONL dataset file and score it 0–100. Raises DatasetFileError for files that are not datasets."""
     started = time.perf_counter()
@@ -181,7 +162,13 @@ def validate_file(
     sha = hashlib.sha256()
     batch: list[tuple[int, F.Example]] = []
     batch_bytes = 0
-    for line_no, offset, raw in _iter_lines(path, sha, progress, size):
+    acc.max_line_bytes = max_line_bytes
+    for line_no, offset, raw in iter_lines(path, sha, progress, size, max_line_bytes):
+        if isinstance(raw, TooLong):
+            acc.offsets.append(offset)
+            acc.line_formats.append(F.UNKNOWN)
+            acc.too_long_line(line_no, int(raw))
+            continue
         if line_no == 1 and raw.startswith(BOM):
             raw = raw[3:]
         acc.offsets.append(offset)
@@ -270,24 +257,3 @@ def _decide_format(counts: Counter, dataset_type: str | None) -> tuple[int, list
     if mixed:
         notes.append(f"{mixed} line(s) use another format than {F.FORMAT_NAMES[code]}.")
     return code, notes
-
-
-def _decode_text(raw: bytes) -> str:
-    obj = orjson.loads(raw)
-    return F.inspect_example(obj).text if isinstance(obj, dict) else ""
-
-
-def read_texts(path: Path, offsets: array, lines: list[int]) -> dict[int, str]:
-    """The example text of a few lines, read by byte offset (the near-duplicate verification pass)."""
-    out: dict[int, str] = {}
-    with path.open("rb") as fh:
-        for line in sorted(set(lines)):
-            fh.seek(offsets[line - 1])
-            raw = fh.readline().rstrip(b"\r\n")
-            if line == 1 and raw.startswith(BOM):
-                raw = raw[3:]
-            try:
-                out[line] = _decode_text(raw)
-            except orjson.JSONDecodeError:
-                out[line] = ""
-    return out

@@ -131,6 +131,16 @@ def finish_checks(
                 tokenizer=getattr(acc.tokenizer, "name_or_path", ""),
             )
 
+    if acc.too_long:
+        checks["too_long"] = _check(
+            "too_long",
+            len(acc.too_long),
+            lines_total,
+            [line for line, _size in acc.too_long],
+            max_line_bytes=acc.max_line_bytes,
+            largest_bytes=max(size for _line, size in acc.too_long),
+        )
+
     invalid = bad_json & ~((issues & BLANK) != 0)
     structurally_bad = is_obj & (((issues & (F.MISSING | F.TYPES)) != 0) | (formats != fmt))
     nonblank = max(acc.nonblank, 1)
@@ -142,6 +152,8 @@ def finish_checks(
         "secret_lines": len(secret_lines),
         "duplicate_rate": len(dup_lines) / objects if objects else 0.0,
         "dpo_identical_rate": facts_dpo_rate,
+        "too_long_lines": len(acc.too_long),
+        "over_max_seq_len": checks["max_seq_len"].count if "max_seq_len" in checks else 0,
     }
     stats = {
         "length_chars": _summary(lengths),

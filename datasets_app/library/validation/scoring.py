@@ -25,6 +25,7 @@ CHECKS: dict[str, tuple[str, float, float]] = {
     "pii": ("PII and secrets", 10, 10),
     "length_outliers": ("Length outliers", 5, 10),
     "max_seq_len": ("Longer than the max sequence length", 5, 5),
+    "too_long": ("Examples over the size limit for one line", 5, 100),
 }
 DPO_ONLY = ("dpo_identical", "dpo_length_bias")
 
@@ -44,6 +45,7 @@ CAP_DPO_IDENTICAL = 84.0  # > 5 % of DPO pairs with chosen == rejected: Poor
 INVALID_LINES_LIMIT = 0.05
 DUPLICATES_LIMIT = 0.20
 DPO_IDENTICAL_LIMIT = 0.05
+CAP_TOO_LONG = 84.0  # any example over the byte limit, or over max_seq_len tokens when one was given: Poor
 
 
 def band_for(score: float | None) -> str:
@@ -133,6 +135,10 @@ def combine(
                 "reason": f"more than {DPO_IDENTICAL_LIMIT:.0%} of pairs have chosen == rejected",
             }
         )
+    if facts.get("too_long_lines", 0):
+        caps.append({"cap": CAP_TOO_LONG, "reason": "examples over the size limit for one line"})
+    if facts.get("over_max_seq_len", 0):
+        caps.append({"cap": CAP_TOO_LONG, "reason": "examples longer than the max sequence length"})
     score = raw
     for cap in caps:
         score = min(score, cap["cap"])
@@ -145,6 +151,8 @@ def combine(
 def set_statuses(checks: dict[str, CheckResult], caps: list[dict[str, Any]]) -> None:
     """pass: nothing found; warn: found but the check still scores ≥ 0.9; fail: below 0.9 or it caused a cap."""
     capped_by = {"pii"} if any("PII" in c["reason"] or "keys" in c["reason"] for c in caps) else set()
+    capped_by |= {"too_long"} if any("size limit" in c["reason"] for c in caps) else set()
+    capped_by |= {"max_seq_len"} if any("max sequence length" in c["reason"] for c in caps) else set()
     for name, check in checks.items():
         if check.score < 0.9 or name in capped_by:
             check.status = "fail"
