@@ -364,7 +364,7 @@ def export(request, source_id: int, params: Query[ExportQuery]):
     mapping = svc.get_mapping(params.mapping_id) if params.mapping_id else None
     if mapping is not None and mapping.source_id != source.pk:
         raise ServiceError(f"mapping {mapping.pk} reads another source", field="mapping_id")
-    path = sources.export_source(source, _query(params), params.format, mapping=mapping)
+    path = svc.export_source(source, _query(params), params.format, mapping=mapping)
     response = StreamingHttpResponse(
         sources.stream_file(path), content_type=sources.EXPORT_CONTENT_TYPES[params.format]
     )

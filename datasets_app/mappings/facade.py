@@ -91,7 +91,7 @@ def export_source(source: int | str, dest: str | Path, *, format: str = "parquet
                   **params: Any) -> Path:  # fmt: skip
     """Write the filtered rows (harmonized when mapping_id is given) to `dest`."""
     src = _source(source)
-    tmp = sources.export_source(
+    tmp = svc.export_source(
         src, sources.parse_query(params), format, mapping=_mapping(mapping_id) if mapping_id else None
     )
     return Path(shutil.move(tmp, dest))  # move, not rename: dest may be on another file system

@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from datasets_app.mappings.harmonize import browser, validate
+from datasets_app.mappings.harmonize.browser import Query
 from datasets_app.mappings.harmonize.diff import diff_rules
 from datasets_app.mappings.harmonize.rules import Rule, RuleError, check_rules, parse_rules, rules_to_json
 from datasets_app.mappings.harmonize.sql import SourceError
 from datasets_app.mappings.harmonize.training import MAX_EXAMPLES, write_sft
 from datasets_app.mappings.rmis import RmisSchema, UnknownSchema, get_schema
-from datasets_app.mappings.sources import duckdb_connection, get_source, register_source, source_meta
+from datasets_app.mappings.sources import (
+    duckdb_connection,
+    export_rows,
+    get_source,
+    register_source,
+    source_meta,
+)
 from datasets_app.models import DataSource, SchemaMapping
 from rmnconsole.core import audit
 from rmnconsole.core.errors import Conflict, NotFound, ServiceError
@@ -44,6 +52,14 @@ def mapping_rules(mapping: SchemaMapping) -> list[Rule]:
         raise ServiceError(
             f"stored rules are invalid: {exc}", field="rules", details={"rules": exc.errors}
         ) from None
+
+
+def export_source(
+    source: DataSource, query: Query, fmt: str, *, mapping: SchemaMapping | None = None
+) -> Path:
+    """The filtered rows of a source as a temporary export file, raw or harmonized by `mapping`."""
+    harmonize = None if mapping is None else (mapping_rules(mapping), mapping_schema(mapping))
+    return export_rows(source, query, fmt, harmonize=harmonize)
 
 
 def _validated_rules(data, schema: RmisSchema, source: DataSource) -> list[Rule]:
