@@ -41,7 +41,9 @@ def test_base_template_loads_no_app_tags():
     assert not [name for name in loads if name.endswith("_tags")], loads
 
 
-@pytest.mark.skipif(not (ROOT / ".venv" / "bin" / "lint-imports").exists(), reason="lint-imports not installed")
+@pytest.mark.skipif(
+    not (ROOT / ".venv" / "bin" / "lint-imports").exists(), reason="lint-imports not installed"
+)
 def test_import_contracts_hold():
     done = subprocess.run(
         [str(ROOT / ".venv" / "bin" / "lint-imports"), "--no-cache"],
