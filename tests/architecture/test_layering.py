@@ -54,3 +54,10 @@ def test_import_contracts_hold():
         env={"PATH": str(Path(sys.executable).parent)},
     )
     assert done.returncode == 0, done.stdout[-3000:]
+
+
+def test_every_api_router_is_mounted_under_its_owners_prefix():
+    from rmnconsole.api import api
+
+    prefixes = [prefix for prefix, _router in api._routers if _router is not api.default_router]
+    assert "" not in prefixes and len(prefixes) == len(set(prefixes)), prefixes
