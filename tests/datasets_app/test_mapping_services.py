@@ -21,7 +21,7 @@ ROWS = 600
 
 @pytest.fixture
 def demo():
-    svc.seed_demo(rows=ROWS)
+    sample_data.seed_demo(rows=ROWS)
     return {
         "alpha": SchemaMapping.objects.get(name="alpha_events_to_rmis"),
         "beta1": SchemaMapping.objects.get(name="beta_events_to_rmis", version=1),
