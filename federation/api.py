@@ -14,7 +14,6 @@ from federation import performance as metrics
 from federation.engine.types import COMBINATIONS
 from federation.models import ABTest, Federation
 from rmnconsole.api_schemas import ERRORS, StrictFloat, StrictInt
-from rmnconsole.core.errors import ServiceError
 
 # Mounted by rmnconsole/api.py under the owner's prefix: /api/federations, /api/inference, /api/abtests.
 federations_router = Router(tags=["federation"])
@@ -243,23 +242,11 @@ def abtest_out(test: ABTest) -> dict:
 
 
 def _members(payload: FederationIn) -> list[services.MemberInput]:
-    members = []
-    for role, adapter in (("retailer", payload.retailer_adapter), ("task", payload.task_adapter)):
-        if adapter:
-            members.append(services.MemberInput(adapter=adapter, role=role))
-    for item in payload.members:
-        if item.adapter_id is None and not item.adapter:
-            raise ServiceError("Each member needs 'adapter' (name) or 'adapter_id'.", field="members")
-        members.append(
-            services.MemberInput(
-                adapter=item.adapter_id if item.adapter_id is not None else item.adapter,
-                version=item.version,
-                weight=item.weight,
-                role=item.role,
-                prompt_template=item.prompt_template,
-            )
-        )
-    return members
+    return services.assemble_members(
+        retailer=payload.retailer_adapter,
+        task=payload.task_adapter,
+        listed=[item.model_dump() for item in payload.members],
+    )
 
 
 @federations_router.post("", response={201: FederationOut, **ERRORS})
@@ -283,8 +270,8 @@ def list_federations(request):
 
 @federations_router.post("/import", response={201: FederationOut, **ERRORS})
 def import_federation(request, payload: Body[dict[str, Any]], name: str | None = None):
-    """Create a federation from an exported config (the body); ?name= renames it."""
-    federation = config_io.import_config(payload, user=request.user, name=name)
+    """Create a federation from an exported config (the body, at most RMN_MAX_FEDERATION_CONFIG_MB); ?name= renames it."""
+    federation = config_io.import_config_file(request.body, user=request.user, name=name)
     return Status(201, federation_out(federation))
 
 
