@@ -204,6 +204,27 @@ def get_or_register_by_path(path: str, user=None) -> Dataset:
     return dataset
 
 
+def register_or_revalidate(
+    path: str | Path,
+    *,
+    dataset_type: str | None = None,
+    base_model: str | None = None,
+    max_seq_len: int | None = None,
+    user=None,
+) -> Dataset:
+    """Validate a file under datasets/ now: registered on first use, re-validated (optionally with a tokenizer)
+    when the library already holds it. Inline, whatever the size: the caller waits for the report."""
+    file = resolve_dataset_path(path)
+    dataset = Dataset.objects.filter(path=relative_to_root(file)).first()
+    if dataset is None:
+        dataset = register_dataset_file(file, dataset_type=dataset_type, user=user, background=False)
+        if not base_model:
+            return dataset
+    return validate_dataset(
+        dataset, user=user, background=False, base_model=base_model, max_seq_len=max_seq_len
+    )
+
+
 def validate_dataset(
     dataset: Dataset,
     *,

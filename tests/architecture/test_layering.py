@@ -61,3 +61,14 @@ def test_every_api_router_is_mounted_under_its_owners_prefix():
 
     prefixes = [prefix for prefix, _router in api._routers if _router is not api.default_router]
     assert "" not in prefixes and len(prefixes) == len(set(prefixes)), prefixes
+
+
+def test_routing_and_the_dashboard_agree_on_bitsandbytes():
+    from monitoring.engine.capabilities import detect_capabilities
+    from monitoring.engine.sampler import GpuSampler
+    from training.engine.packages import bitsandbytes_version
+    from training.routing import detect_capabilities as routing_capabilities
+
+    dashboard = detect_capabilities("here", GpuSampler(), cuda_probe=lambda: False)
+    assert routing_capabilities().bitsandbytes is dashboard.bitsandbytes is bool(bitsandbytes_version())
+    assert dashboard.bitsandbytes_version == bitsandbytes_version() != ""  # pinned in pyproject
