@@ -72,3 +72,19 @@ def test_routing_and_the_dashboard_agree_on_bitsandbytes():
     dashboard = detect_capabilities("here", GpuSampler(), cuda_probe=lambda: False)
     assert routing_capabilities().bitsandbytes is dashboard.bitsandbytes is bool(bitsandbytes_version())
     assert dashboard.bitsandbytes_version == bitsandbytes_version() != ""  # pinned in pyproject
+
+
+ENV_READ = re.compile(
+    r"""(?:os\.environ\.get|os\.environ\[|os\.getenv|env(?:str|int|float|bool|list))\(?\s*["']([A-Z][A-Z0-9_]+)["']"""
+)
+
+
+def test_every_environment_variable_the_code_reads_is_in_the_readme():
+    readme = (ROOT / "README.md").read_text()
+    read = {
+        name
+        for path in [*_sources(), ROOT / "tests" / "conftest.py"]
+        for name in ENV_READ.findall(path.read_text())
+    }
+    assert {"RMN_WORKER_HOST", "RMN_DATA_ROOT", "RMN_TEST_DB_NAME"} <= read  # the scan sees each way of reading
+    assert sorted(name for name in read if f"`{name}`" not in readme) == []
