@@ -271,6 +271,7 @@ def list_federations(request):
 @federations_router.post("/import", response={201: FederationOut, **ERRORS})
 def import_federation(request, payload: Body[dict[str, Any]], name: str | None = None):
     """Create a federation from an exported config (the body, at most RMN_MAX_FEDERATION_CONFIG_MB); ?name= renames it."""
+    # `payload` documents the body; the raw bytes go to the service, which owns the size cap and the parsing.
     federation = config_io.import_config_file(request.body, user=request.user, name=name)
     return Status(201, federation_out(federation))
 

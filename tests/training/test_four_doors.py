@@ -35,6 +35,8 @@ def _page_form(spec: dict) -> dict:
         if param.kind is bool:
             if value:
                 form[name] = "on"
+        elif param.kind is list:
+            form[name] = ", ".join(value)
         elif value is not None:
             form[name] = str(value)
     return form
