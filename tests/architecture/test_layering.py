@@ -86,5 +86,9 @@ def test_every_environment_variable_the_code_reads_is_in_the_readme():
         for path in [*_sources(), ROOT / "tests" / "conftest.py"]
         for name in ENV_READ.findall(path.read_text())
     }
-    assert {"RMN_WORKER_HOST", "RMN_DATA_ROOT", "RMN_TEST_DB_NAME"} <= read  # the scan sees each way of reading
+    assert {
+        "RMN_WORKER_HOST",
+        "RMN_DATA_ROOT",
+        "RMN_TEST_DB_NAME",
+    } <= read  # the scan sees each way of reading
     assert sorted(name for name in read if f"`{name}`" not in readme) == []
