@@ -89,7 +89,7 @@ def seed(data_root: Path, clients: int) -> dict:
     from django.contrib.auth import get_user_model
 
     from datasets_app.library.services import register_dataset_file
-    from datasets_app.mappings.services import seed_demo
+    from datasets_app.mappings.demo import seed_demo
     from rmnconsole.models import ApiToken
     from training.engine.tiny_models import build_tiny_model
     from training.model_registry import register_local_model

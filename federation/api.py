@@ -14,9 +14,11 @@ from federation import performance as metrics
 from federation.engine.types import COMBINATIONS
 from federation.models import ABTest, Federation
 from rmnconsole.api_schemas import ERRORS, StrictFloat, StrictInt
-from rmnconsole.core.errors import ServiceError
 
-router = Router(tags=["federation"])
+# Mounted by rmnconsole/api.py under the owner's prefix: /api/federations, /api/inference, /api/abtests.
+federations_router = Router(tags=["federation"])
+inference_router = Router(tags=["federation"])
+abtests_router = Router(tags=["federation"])
 
 RoleName = Literal["retailer", "task", "domain"]
 
@@ -240,26 +242,14 @@ def abtest_out(test: ABTest) -> dict:
 
 
 def _members(payload: FederationIn) -> list[services.MemberInput]:
-    members = []
-    for role, adapter in (("retailer", payload.retailer_adapter), ("task", payload.task_adapter)):
-        if adapter:
-            members.append(services.MemberInput(adapter=adapter, role=role))
-    for item in payload.members:
-        if item.adapter_id is None and not item.adapter:
-            raise ServiceError("Each member needs 'adapter' (name) or 'adapter_id'.", field="members")
-        members.append(
-            services.MemberInput(
-                adapter=item.adapter_id if item.adapter_id is not None else item.adapter,
-                version=item.version,
-                weight=item.weight,
-                role=item.role,
-                prompt_template=item.prompt_template,
-            )
-        )
-    return members
+    return services.assemble_members(
+        retailer=payload.retailer_adapter,
+        task=payload.task_adapter,
+        listed=[item.model_dump() for item in payload.members],
+    )
 
 
-@router.post("/federations", response={201: FederationOut, **ERRORS})
+@federations_router.post("", response={201: FederationOut, **ERRORS})
 def create_federation(request, payload: FederationIn):
     """Compose a federation; a gated one starts training its gate (status draft until it is ready)."""
     federation = services.create_federation(
@@ -273,36 +263,37 @@ def create_federation(request, payload: FederationIn):
     return Status(201, federation_out(federation))
 
 
-@router.get("/federations", response={200: list[FederationOut], **ERRORS})
+@federations_router.get("", response={200: list[FederationOut], **ERRORS})
 def list_federations(request):
     return [federation_out(f) for f in Federation.objects.select_related("base_model", "created_by")]
 
 
-@router.post("/federations/import", response={201: FederationOut, **ERRORS})
+@federations_router.post("/import", response={201: FederationOut, **ERRORS})
 def import_federation(request, payload: Body[dict[str, Any]], name: str | None = None):
-    """Create a federation from an exported config (the body); ?name= renames it."""
-    federation = config_io.import_config(payload, user=request.user, name=name)
+    """Create a federation from an exported config (the body, at most RMN_MAX_FEDERATION_CONFIG_MB); ?name= renames it."""
+    # `payload` documents the body; the raw bytes go to the service, which owns the size cap and the parsing.
+    federation = config_io.import_config_file(request.body, user=request.user, name=name)
     return Status(201, federation_out(federation))
 
 
-@router.get("/federations/{federation_id}", response={200: FederationOut, **ERRORS})
+@federations_router.get("/{federation_id}", response={200: FederationOut, **ERRORS})
 def get_federation(request, federation_id: int):
     return federation_out(services.get_federation(federation_id), with_metrics=True)
 
 
-@router.delete("/federations/{federation_id}", response={204: None, **ERRORS})
+@federations_router.delete("/{federation_id}", response={204: None, **ERRORS})
 def delete_federation(request, federation_id: int):
     services.delete_federation(services.get_federation(federation_id), request.user)
     return Status(204, None)
 
 
-@router.get("/federations/{federation_id}/export", response={200: dict[str, Any], **ERRORS})
+@federations_router.get("/{federation_id}/export", response={200: dict[str, Any], **ERRORS})
 def export_federation(request, federation_id: int):
     """The federation's config as JSON (import it back with POST /federations/import)."""
     return config_io.export_config(services.get_federation(federation_id))
 
 
-@router.post("/federations/{federation_id}/infer", response={202: InferAccepted, **ERRORS})
+@federations_router.post("/{federation_id}/infer", response={202: InferAccepted, **ERRORS})
 def infer(request, federation_id: int, payload: InferIn):
     """Queue a test prompt on the inference worker; poll GET /inference/{run_id}."""
     run = runs.submit_inference(
@@ -316,26 +307,26 @@ def infer(request, federation_id: int, payload: InferIn):
     return Status(202, {"run_id": run.pk, "federation_id": federation_id, "status": run.status})
 
 
-@router.post("/federations/{federation_id}/gate/train", response={202: GateTrainingOut, **ERRORS})
+@federations_router.post("/{federation_id}/gate/train", response={202: GateTrainingOut, **ERRORS})
 def retrain_gate(request, federation_id: int):
     """Retrain a gated federation's gate (the federation gets a new version)."""
     training = gates.start_gate_training(services.get_federation(federation_id), user=request.user)
     return Status(202, training)
 
 
-@router.get("/inference/{run_id}", response={200: RunOut, **ERRORS})
+@inference_router.get("/{run_id}", response={200: RunOut, **ERRORS})
 def get_inference(request, run_id: int):
     return runs.get_run(run_id)
 
 
-@router.post("/inference/cache/clear", response={200: CacheClearOut, **ERRORS})
+@inference_router.post("/cache/clear", response={200: CacheClearOut, **ERRORS})
 def clear_cache(request):
     """Admins: every inference worker drops its cached composed models."""
     epoch = runs.request_cache_clear(request.user)
     return {"epoch": epoch, "workers": worker.cache_states()}
 
 
-@router.post("/abtests", response={201: ABTestOut, **ERRORS})
+@abtests_router.post("", response={201: ABTestOut, **ERRORS})
 def create_abtest(request, payload: ABTestIn):
     test = abtests.create_abtest(
         federation_a=services.get_federation(payload.federation_a),
@@ -353,11 +344,11 @@ def create_abtest(request, payload: ABTestIn):
     return Status(201, abtest_out(test))
 
 
-@router.get("/abtests", response={200: list[ABTestOut], **ERRORS})
+@abtests_router.get("", response={200: list[ABTestOut], **ERRORS})
 def list_abtests(request):
     return [abtest_out(t) for t in ABTest.objects.select_related("federation_a", "federation_b")]
 
 
-@router.get("/abtests/{abtest_id}", response={200: ABTestOut, **ERRORS})
+@abtests_router.get("/{abtest_id}", response={200: ABTestOut, **ERRORS})
 def get_abtest(request, abtest_id: int):
     return abtest_out(abtests.get_abtest(abtest_id))

@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
 import re
 import shutil
 from pathlib import Path
 
+from django.conf import settings
 from django.utils import timezone
 
 from federation import services
@@ -79,6 +81,35 @@ def _gate_weights(data: dict) -> bytes | None:
             "The config's gate does not match its sha256 (the file was altered).", field="gate"
         )
     return weights
+
+
+class ConfigTooLarge(ServiceError):
+    status = 413
+
+
+def max_config_bytes() -> int:
+    return settings.RMN_MAX_FEDERATION_CONFIG_MB * 1024 * 1024
+
+
+def parse_config(raw: bytes | str) -> dict:
+    """A config file's bytes → its JSON, refused when over RMN_MAX_FEDERATION_CONFIG_MB or not JSON."""
+    if isinstance(raw, str):
+        raw = raw.encode()
+    if len(raw) > max_config_bytes():
+        raise ConfigTooLarge(
+            f"The config is larger than {settings.RMN_MAX_FEDERATION_CONFIG_MB} MB; "
+            "a config is a few KB (a gated one carries its trained gate).",
+            field="config",
+        )
+    try:
+        return json.loads(raw or b"null")
+    except ValueError as exc:
+        raise ServiceError(f"The config is not valid JSON: {exc}", field="config") from None
+
+
+def import_config_file(raw: bytes | str, *, user=None, name: str | None = None) -> Federation:
+    """Import a federation from a config file's contents (the page's upload, the API body, the CLI's file)."""
+    return import_config(parse_config(raw), user=user, name=name)
 
 
 def import_config(data: dict, *, user=None, name: str | None = None) -> Federation:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
-from federation import runs, services
+from federation import config_io, runs, services
 from federation.models import Federation, Method
 from rmnconsole.core.errors import NotFound, ServiceError
+from rmnconsole.core.users import resolve_user
 
 
 def _result(run) -> dict:
@@ -77,14 +80,12 @@ def compose_federation(
     base_name = base_model or base
     if not base_name:
         raise ServiceError("compose_federation needs base_model=…", field="base_model")
-    weights = weights or {}
-    members = []
-    for role, adapter in (("retailer", retailer_adapter or retailer), ("task", task_adapter or task)):
-        if adapter:
-            members.append(services.MemberInput(adapter=adapter, role=role, weight=weights.get(adapter, 1.0)))
-    members += [
-        services.MemberInput(adapter=a, role="domain", weight=weights.get(a, 1.0)) for a in domain_adapters
-    ]
+    members = services.assemble_members(
+        retailer=retailer_adapter or retailer,
+        task=task_adapter or task,
+        domains=domain_adapters,
+        weights=weights,
+    )
     name = name or _free_name("+".join(str(m.adapter) for m in members) + f"-{method}")
     federation = services.create_federation(
         name=name, base_model=base_name, members=members, method=method, options=options, user=user
@@ -96,6 +97,20 @@ def compose_federation(
         train_gate(training.pk)
         federation.refresh_from_db()
     return FederationHandle(federation)
+
+
+def import_federation(
+    config: dict | str | Path | bytes, *, name: str | None = None, user=None
+) -> FederationHandle:
+    """Import an exported federation config: a dict, its JSON text or bytes, or the path of its file."""
+    if isinstance(config, Path):
+        try:
+            config = config.read_bytes()
+        except OSError as exc:
+            raise ServiceError(f"Cannot read {config.name}: {exc.strerror}", field="config") from None
+    elif isinstance(config, dict):
+        config = json.dumps(config)  # the same size cap and parser as a file
+    return FederationHandle(config_io.import_config_file(config, user=resolve_user(user), name=name))
 
 
 def test_federation(federation, prompt: str, **params) -> dict:

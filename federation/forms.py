@@ -104,25 +104,16 @@ class FederationForm(forms.Form):
         self.fields["gate_dataset_path"].choices = dataset_choices()
 
     def members(self):
-        from federation.services import MemberInput
+        from federation.services import assemble_members
 
         data = self.cleaned_data
-        members = []
-        if data.get("retailer_adapter"):
-            members.append(
-                MemberInput(
-                    data["retailer_adapter"],
-                    data["retailer_weight"],
-                    "retailer",
-                    data.get("retailer_template", ""),
-                )
-            )
-        if data.get("task_adapter"):
-            members.append(
-                MemberInput(data["task_adapter"], data["task_weight"], "task", data.get("task_template", ""))
-            )
-        members += [MemberInput(a, 1.0, "domain") for a in data.get("domain_adapters") or []]
-        return members
+        return assemble_members(
+            retailer=data.get("retailer_adapter"),
+            task=data.get("task_adapter"),
+            domains=data.get("domain_adapters") or [],
+            weights={"retailer": data["retailer_weight"], "task": data["task_weight"]},
+            templates={"retailer": data.get("retailer_template", ""), "task": data.get("task_template", "")},
+        )
 
     def options(self) -> dict:
         data = self.cleaned_data

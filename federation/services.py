@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 import re
 import shutil
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from django.db import IntegrityError, transaction
 
@@ -42,6 +44,52 @@ class MemberInput:
     role: str | None = None
     prompt_template: str = ""
     version: int | None = None
+
+
+def assemble_members(
+    *,
+    retailer: Any = None,
+    task: Any = None,
+    domains: Iterable[Any] = (),
+    weights: Mapping[Any, float] | None = None,
+    templates: Mapping[str, str] | None = None,
+    listed: Iterable[Mapping[str, Any]] = (),
+) -> list[MemberInput]:
+    """A federation's members in their order, whichever door names them: the retailer adapter, the task adapter,
+    the domain adapters, then members listed one by one (the API's `members`).
+
+    `weights` are keyed by role ("retailer", "task") or by the adapter as given; 1.0 when absent.
+    """
+    weights = weights or {}
+    templates = templates or {}
+
+    def weight(role: str, adapter: Any) -> float:
+        if isinstance(adapter, str | int) and adapter in weights:
+            return weights[adapter]
+        return weights.get(role, 1.0)
+
+    members = [
+        MemberInput(
+            adapter=adapter, weight=weight(role, adapter), role=role, prompt_template=templates.get(role, "")
+        )
+        for role, adapter in (("retailer", retailer), ("task", task))
+        if adapter
+    ]
+    members += [MemberInput(adapter=a, weight=weight("domain", a), role="domain") for a in domains]
+    for item in listed:
+        adapter = item.get("adapter_id") if item.get("adapter_id") is not None else item.get("adapter")
+        if adapter in (None, ""):
+            raise ServiceError("Each member needs 'adapter' (name) or 'adapter_id'.", field="members")
+        members.append(
+            MemberInput(
+                adapter=adapter,
+                version=item.get("version"),
+                weight=item.get("weight", 1.0),
+                role=item.get("role"),
+                prompt_template=str(item.get("prompt_template") or ""),
+            )
+        )
+    return members
 
 
 MAX_ID = 2**63 - 1

@@ -1,4 +1,4 @@
-"""Monitoring pages: the dashboard, its HTMX partials, alert acknowledgement and the Prometheus /metrics view."""
+"""Monitoring pages: the console overview (it reads every app), the dashboard, its HTMX partials, alert acknowledgement and the Prometheus /metrics view."""
 
 from __future__ import annotations
 
@@ -17,6 +17,17 @@ from monitoring.engine.ranges import RANGE_CHOICES, RangeError
 from monitoring.models import Alert, WorkerHost
 from monitoring.prometheus import build_registry
 from rmnconsole.core.errors import ServiceError
+from rmnconsole.health import queue_states
+from training.models import FoundationModel
+
+
+def home(request):
+    """The console's front page ("/"): queues, workers and base models at a glance."""
+    return render(
+        request,
+        "monitoring/home.html",
+        {"queues": queue_states(), "base_models": FoundationModel.objects.all()},
+    )
 
 
 def _controls(request) -> dict:

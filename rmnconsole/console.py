@@ -20,6 +20,7 @@ from datasets_app.mappings.facade import (  # noqa: E402
     browse_source,
     build_training_dataset,
     create_mapping,
+    delete_mapping_draft,
     export_source,
     list_mappings,
     preview_mapping,
@@ -29,7 +30,7 @@ from datasets_app.mappings.facade import (  # noqa: E402
 )
 
 # --- federation ---
-from federation.facade import compose_federation, test_federation  # noqa: E402
+from federation.facade import compose_federation, import_federation, test_federation  # noqa: E402
 
 # --- monitoring ---
 from monitoring.facade import acknowledge_alert, get_system_samples, get_system_summary, list_alerts  # noqa: E402
@@ -39,6 +40,7 @@ from training.facade import (  # noqa: E402
     cancel_training_job,
     get_job_status,
     resume_training_job,
+    submit_training_batch,
     submit_training_job,
 )
 
@@ -50,11 +52,13 @@ __all__ = [
     "cancel_training_job",
     "compose_federation",
     "create_mapping",
+    "delete_mapping_draft",
     "export_dataset",
     "export_source",
     "get_job_status",
     "get_system_samples",
     "get_system_summary",
+    "import_federation",
     "list_alerts",
     "list_datasets",
     "list_mappings",
@@ -62,6 +66,7 @@ __all__ = [
     "register_dataset",
     "resume_training_job",
     "seed_demo",
+    "submit_training_batch",
     "submit_training_job",
     "test_federation",
     "update_mapping",

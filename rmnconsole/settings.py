@@ -72,6 +72,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "rmnconsole.context_processors.console",
+                "monitoring.context_processors.alert_banners",
             ],
         },
     },

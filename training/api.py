@@ -1,4 +1,4 @@
-"""Training API: /training/jobs (create, list, detail, metrics, cancel, resume) and /adapters (list, detail, zip)."""
+"""Training API: /training/jobs (create, batch, list, detail, metrics, cancel, resume) and /adapters (list, detail, zip)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pydantic import Field
 
 from rmnconsole.api_schemas import ERRORS, StrictInt
 from training import queries, services
+from training.batch import submit_training_batch
 from training.models import Adapter, TrainingJob
 
 router = Router(tags=["training"])
@@ -197,6 +198,20 @@ def create_job(request, payload: JobIn):
     """Validate and queue a training job (same checks as the form, the CLI and the facade)."""
     job = services.submit_training_job(user=request.user, **payload.dict())
     return Status(201, job)
+
+
+class BatchIn(Schema):
+    defaults: dict[str, Any] = Field(default_factory=dict, description="Fields and config every job shares.")
+    jobs: list[dict[str, Any]] = Field(
+        ...,
+        description="The guide's shape per job, e.g. {'name': 'amazon_v2', 'dataset': 'datasets/amazon.jsonl'}.",
+    )
+
+
+@router.post("/jobs/batch", response={201: list[JobOut], **ERRORS})
+def create_batch(request, payload: BatchIn):
+    """Validate every job, then queue all of them or none (same rule as `manage.py train_batch` and the facade)."""
+    return Status(201, submit_training_batch(payload.dict(), user=request.user))
 
 
 @router.get("/jobs", response={200: list[JobOut], **ERRORS})

@@ -4,3 +4,21 @@ from django.apps import AppConfig
 class TrainingConfig(AppConfig):
     name = "training"
     verbose_name = "Training"
+
+    def ready(self) -> None:
+        # Datasets code (an earlier app) reaches base-model tokenizers and active jobs through the core.
+        from rmnconsole.core.providers import (
+            TokenizerSource,
+            register_dataset_users,
+            register_tokenizer_source,
+        )
+        from training import providers
+
+        register_tokenizer_source(
+            TokenizerSource(
+                available=providers.available_tokenizers,
+                folder=providers.tokenizer_folder,
+                load=providers.load_tokenizer,
+            )
+        )
+        register_dataset_users(providers.active_jobs_reading)

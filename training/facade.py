@@ -4,58 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from rmnconsole.core.errors import ServiceError
+from rmnconsole.core.users import resolve_user
 from training import services
-from training.engine.config import PARAMS
-
-_ALIASES = {
-    "name": "adapter_name",
-    "dataset": "dataset_path",
-    "type": "adapter_type",
-    "base": "base_model",
-    "method": "training_type",
-}
-_TOP_LEVEL = {
-    "adapter_type",
-    "adapter_name",
-    "training_type",
-    "base_model",
-    "dataset_path",
-    "config",
-    "quality_override",
-}
-
-
-def normalize_job_spec(spec: dict[str, Any]) -> dict[str, Any]:
-    """The guide's batch shape ({'name', 'dataset', ...}) → submit_training_job's keywords.
-
-    Hyperparameters may sit at the top level or under 'config'; adapter_type defaults to 'retailer'
-    (the guide's batch example trains retailer adapters and names no type).
-    """
-    if not isinstance(spec, dict):
-        raise ServiceError(
-            "each job must be a mapping like {'name': 'amazon_v2', 'dataset': 'datasets/amazon.jsonl'}"
-        )
-    out: dict[str, Any] = {"adapter_type": "retailer", "config": {}}
-    config = spec.get("config") or {}
-    if not isinstance(config, dict):
-        raise ServiceError("'config' must be a mapping of hyperparameters", field="config")
-    for key, value in spec.items():
-        key = _ALIASES.get(key, key)
-        if key == "config":
-            continue
-        if key == "dataset_path" and isinstance(value, int) and not isinstance(value, bool):
-            out["dataset"] = value  # a dataset-library id rather than a path
-        elif key in _TOP_LEVEL:
-            out[key] = value
-        elif key in PARAMS:
-            out["config"][key] = value
-        else:
-            raise ServiceError(f"Unknown job field {key!r}", field=key)
-    out["config"].update(config)
-    if not out.get("adapter_name"):
-        raise ServiceError("Each job needs a name (adapter_name)", field="adapter_name")
-    return out
+from training.batch import normalize_job_spec
+from training.batch import submit_training_batch as _submit_batch
 
 
 def submit_training_job(spec: dict[str, Any] | None = None, /, *, user=None, **fields: Any) -> int:
@@ -66,7 +18,12 @@ def submit_training_job(spec: dict[str, Any] | None = None, /, *, user=None, **f
     submit_training_job({'name': 'amazon_v2', 'dataset': 'datasets/amazon.jsonl'})   # the guide's batch shape
     """
     kwargs = normalize_job_spec({**(spec or {}), **fields})
-    return services.submit_training_job(user=user, **kwargs).pk
+    return services.submit_training_job(user=resolve_user(user), **kwargs).pk
+
+
+def submit_training_batch(jobs: list[dict[str, Any]] | dict[str, Any], *, user=None) -> list[int]:
+    """Queue many jobs at once, all or none (the guide's batch: a list, or {'defaults': {...}, 'jobs': [...]})."""
+    return [job.pk for job in _submit_batch(jobs, user=resolve_user(user))]
 
 
 def get_job_status(job_id: int) -> str:

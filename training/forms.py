@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 
+from datasets_app.models import Dataset
 from training.engine.config import GUIDE_EXAMPLE, PARAMS, ConfigError, TrainingConfig, build_config
 from training.models import AdapterType, FoundationModel, TrainingType
 
@@ -101,11 +102,5 @@ class StartTrainingForm(forms.Form):
 
 
 def _dataset_choices() -> list[tuple[str, str]]:
-    from django.apps import apps
-
-    try:
-        Dataset = apps.get_model("datasets_app", "Dataset")
-    except LookupError:
-        return []
     rows = Dataset.objects.order_by("name", "-version")[:500]
     return [(str(d.pk), f"{d.name} v{getattr(d, 'version', 1)} ({d.dataset_type}, {d.path})") for d in rows]

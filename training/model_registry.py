@@ -81,3 +81,13 @@ def register_local_model(
         },
     )
     return refresh_availability(model)
+
+
+def refresh_base_models() -> dict:
+    """RQ task: re-check where every base model's weights are, as seen from the worker host that runs it."""
+    import socket
+
+    return {
+        "host": socket.gethostname(),
+        "models": {m.name: refresh_availability(m).is_available for m in FoundationModel.objects.all()},
+    }

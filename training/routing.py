@@ -14,6 +14,7 @@ import socket
 from dataclasses import asdict, dataclass, field
 
 from rmnconsole.core.queues import TRAINING
+from training.engine.packages import bitsandbytes_version
 
 GIB = 1024**3
 GPU_COUNTS = (1, 2, 4, 8)
@@ -92,12 +93,7 @@ def parse_queue(name: str) -> Requirements | None:
 def detect_capabilities(nvml=None) -> Capabilities:
     """What this host offers, read through NVML so a forking worker's parent never initialises CUDA."""
     cap = Capabilities(host=socket.gethostname())
-    try:
-        import bitsandbytes  # noqa: F401
-
-        cap.bitsandbytes = True
-    except Exception:  # an import that fails for any reason means "not usable here"
-        cap.bitsandbytes = False
+    cap.bitsandbytes = bool(bitsandbytes_version())  # the same answer the monitoring dashboard shows
     if nvml is None:
         import pynvml as nvml
     try:

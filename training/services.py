@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -12,8 +11,11 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from datasets_app.library import services as dataset_services
+from datasets_app.models import Dataset
 from rmnconsole.core import audit, queues
 from rmnconsole.core.errors import Conflict, Forbidden, NotFound, ServiceError
+from rmnconsole.core.hashing import file_sha256
 from rmnconsole.core.paths import (
     PathOutsideDataRoot,
     relative_to_root,
@@ -69,32 +71,11 @@ def resolve_base_model(base_model: FoundationModel | int | str | None) -> Founda
     return model
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _datasets_services():
-    # The datasets app may not provide these yet (or at all): import lazily, use what exists.
-    try:
-        from datasets_app.library import services
-    except ImportError:
-        return None
-    return services
-
-
 def _resolve_dataset(dataset: Any, dataset_path: str | None, user, override: bool):
     """(Dataset row or None, absolute file) for a dataset id/row or a path under the data root; gate applied."""
-    services = _datasets_services()
     row = None
     if dataset not in (None, ""):
         if not hasattr(dataset, "path"):
-            from django.apps import apps
-
-            Dataset = apps.get_model("datasets_app", "Dataset")
             row = Dataset.objects.filter(pk=dataset).first() if str(dataset).isdigit() else None
             if row is None:
                 row = Dataset.objects.filter(name=str(dataset)).order_by("-version").first()
@@ -118,10 +99,9 @@ def _resolve_dataset(dataset: Any, dataset_path: str | None, user, override: boo
         )
     if file.suffix.lower() not in (".jsonl", ".json"):
         raise ServiceError("Training data must be a JSONL file (.jsonl)", field="dataset_path")
-    if row is None and services is not None and hasattr(services, "get_or_register_by_path"):
-        row = services.get_or_register_by_path(relative_to_root(file), user)
-    if row is not None and services is not None and hasattr(services, "check_quality_gate"):
-        services.check_quality_gate(row, override=override)
+    if row is None:
+        row = dataset_services.get_or_register_by_path(relative_to_root(file), user)
+    dataset_services.check_quality_gate(row, override=override)
     return row, file
 
 
@@ -228,7 +208,7 @@ def submit_training_job(
             base_model=model,
             training_type=training_type,
             dataset_path=relative_to_root(file),
-            dataset_sha256=getattr(row, "sha256", "") or _file_sha256(file),
+            dataset_sha256=getattr(row, "sha256", "") or file_sha256(file),
             config=full_config,
             total_steps=full_config.get("max_steps") or 0,
             created_by=user if getattr(user, "is_authenticated", False) else None,
@@ -338,7 +318,7 @@ def resume_training_job(job_id: int | str, user=None) -> TrainingJob:
     file = resolve_inside(old.dataset_path)
     if not file.is_file():
         raise ServiceError(f"Dataset file {old.dataset_path} is gone; cannot resume", field="dataset_path")
-    if old.dataset_sha256 and _file_sha256(file) != old.dataset_sha256:
+    if old.dataset_sha256 and file_sha256(file) != old.dataset_sha256:
         raise Conflict(f"Dataset {old.dataset_path} changed since job {old.pk} ran; start a new job instead")
     step = int(checkpoint.name.rsplit("-", 1)[-1])
     with transaction.atomic():

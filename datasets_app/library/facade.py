@@ -7,7 +7,6 @@ from typing import Any
 from datasets_app.library import services
 from datasets_app.library.export import export_dataset as _export
 from datasets_app.models import Dataset
-from rmnconsole.core.paths import relative_to_root
 
 
 def validate_dataset(
@@ -26,18 +25,9 @@ def validate_dataset(
     The dict has quality_score (0–100), band, examples, checks (per check: score, count, total, examples, status),
     caps, weights, stats and the library's dataset_id. Runs inline, whatever the file size.
     """
-    file = services.resolve_dataset_path(path)
-    dataset = Dataset.objects.filter(path=relative_to_root(file)).first()
-    if dataset is None:
-        dataset = services.register_dataset_file(file, dataset_type=dataset_type, user=user, background=False)
-        if base_model:
-            dataset = services.validate_dataset(
-                dataset, user=user, background=False, base_model=base_model, max_seq_len=max_seq_len
-            )
-    else:
-        dataset = services.validate_dataset(
-            dataset, user=user, background=False, base_model=base_model, max_seq_len=max_seq_len
-        )
+    dataset = services.register_or_revalidate(
+        path, dataset_type=dataset_type, base_model=base_model, max_seq_len=max_seq_len, user=user
+    )
     return {**dataset.report, "dataset_id": dataset.pk, "name": dataset.name, "version": dataset.version}
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from django import forms
-from django.apps import apps
+
+from rmnconsole.core import providers
 
 TYPE_CHOICES = [("", "Detect from the lines"), ("sft", "SFT"), ("dpo", "DPO")]
 
@@ -32,12 +33,8 @@ class RegisterForm(forms.Form):
 
 
 def _base_model_choices() -> list[tuple[str, str]]:
-    # Training is a later app: its registry is looked up by name at run time, never imported.
-    try:
-        FoundationModel = apps.get_model("training", "FoundationModel")
-    except LookupError:
-        return []
-    return [(m.name, m.name) for m in FoundationModel.objects.filter(is_available=True).order_by("name")]
+    # Training is a later app: it lists its tokenizers in the core's registry.
+    return [(name, name) for name in providers.tokenizer_names()]
 
 
 class ValidateForm(forms.Form):

@@ -9,16 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from django.apps import apps
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from datasets_app.library.validation import DatasetFileError, validate_file
 from datasets_app.models import Dataset
+from rmnconsole.core import providers
 from rmnconsole.core.errors import ServiceError
 from rmnconsole.core.heartbeat import Heartbeat, worker_id
-from rmnconsole.core.paths import UnsafeFile, data_root, open_inside, opened_path, relative_to_root
+from rmnconsole.core.paths import UnsafeFile, open_inside, opened_path, relative_to_root
 from rmnconsole.core.queues import DEFAULT, enqueue
 
 log = logging.getLogger(__name__)
@@ -27,26 +27,17 @@ PROGRESS_EVERY_SECONDS = 0.5
 
 
 def load_tokenizer(base_model: str | None):
-    """The tokenizer of a registered base model (looked up by name at run time: training is a later app)."""
+    """The tokenizer of a registered base model (training provides it through the core: a later app)."""
     if not base_model:
         return None
-    try:
-        FoundationModel = apps.get_model("training", "FoundationModel")
-    except LookupError as exc:  # pragma: no cover - the training app is always installed here
-        raise ServiceError("No base-model registry is installed.", field="base_model") from exc
-    row = FoundationModel.objects.filter(name=base_model).first()
-    if row is None:
+    location = providers.tokenizer_folder(base_model)
+    if location is None:
         raise ServiceError(f"Unknown base model {base_model!r}.", field="base_model")
-    location = Path(row.local_path or row.source)
-    if not location.is_absolute():
-        location = data_root() / location
-    from transformers import AutoTokenizer
-
     try:
-        return AutoTokenizer.from_pretrained(str(location), trust_remote_code=False, local_files_only=True)
+        return providers.load_tokenizer(location)
     except (OSError, ValueError) as exc:
         raise ServiceError(
-            f"The tokenizer of {base_model} cannot be loaded from {location}: {exc}", field="base_model"
+            f"The tokenizer of {base_model} cannot be loaded: {exc}", field="base_model"
         ) from exc
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import stat
@@ -11,18 +10,18 @@ import uuid
 from pathlib import Path
 from typing import BinaryIO
 
-from django.apps import apps
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Q
+from django.db.models import Max
 from django.utils.text import slugify
 
 from datasets_app.library import runs
 from datasets_app.library.upload import UploadTooLarge, max_upload_bytes, too_large_message
 from datasets_app.library.validation import DatasetFileError, band_label, precheck_file
 from datasets_app.models import Dataset
-from rmnconsole.core import audit
+from rmnconsole.core import audit, providers
 from rmnconsole.core.errors import Conflict, Forbidden, NotFound, ServiceError
+from rmnconsole.core.hashing import file_sha256
 from rmnconsole.core.paths import (
     DATASETS,
     UPLOADS,
@@ -38,7 +37,6 @@ from rmnconsole.core.paths import (
 log = logging.getLogger(__name__)
 
 SUFFIXES = (".jsonl",)
-ACTIVE_JOB_STATUSES = ("queued", "running")
 
 
 def inline_limit_bytes() -> int:
@@ -104,14 +102,6 @@ def _clean_type(dataset_type: str | None) -> str | None:
 
 def _next_version(name: str) -> int:
     return (Dataset.objects.filter(name=name).aggregate(v=Max("version"))["v"] or 0) + 1
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # --- verbs ---------------------------------------------------------------------------------------------------
@@ -276,6 +266,27 @@ def get_or_register_by_path(path: str, user=None) -> Dataset:
     return dataset
 
 
+def register_or_revalidate(
+    path: str | Path,
+    *,
+    dataset_type: str | None = None,
+    base_model: str | None = None,
+    max_seq_len: int | None = None,
+    user=None,
+) -> Dataset:
+    """Validate a file under datasets/ now: registered on first use, re-validated (optionally with a tokenizer)
+    when the library already holds it. Inline, whatever the size: the caller waits for the report."""
+    file = resolve_dataset_path(path)
+    dataset = Dataset.objects.filter(path=relative_to_root(file)).first()
+    if dataset is None:
+        dataset = register_dataset_file(file, dataset_type=dataset_type, user=user, background=False)
+        if not base_model:
+            return dataset
+    return validate_dataset(
+        dataset, user=user, background=False, base_model=base_model, max_seq_len=max_seq_len
+    )
+
+
 def validate_dataset(
     dataset: Dataset,
     *,
@@ -371,25 +382,11 @@ def check_quality_gate(dataset: Dataset, *, override: bool) -> None:
     )
 
 
-def _active_training_jobs(dataset: Dataset) -> list[int]:
-    """Queued or running training jobs that read this dataset (training is a later app: looked up, not imported)."""
-    try:
-        TrainingJob = apps.get_model("training", "TrainingJob")
-    except LookupError:
-        return []
-    query = Q(dataset_path=dataset.path)
-    if any(f.name == "dataset" for f in TrainingJob._meta.get_fields()):
-        query |= Q(dataset=dataset)
-    return list(
-        TrainingJob.objects.filter(query, status__in=ACTIVE_JOB_STATUSES).values_list("pk", flat=True)
-    )
-
-
 def delete_dataset(dataset: Dataset, *, user) -> None:
     """Staff only. The row and file go; training jobs keep their own dataset path and sha256, so history stays."""
     if not getattr(user, "is_staff", False):
         raise Forbidden("Only staff can delete datasets.")
-    active = _active_training_jobs(dataset)
+    active = providers.active_dataset_users(dataset)  # training registers who reads a dataset
     if active:
         raise Conflict(
             f"{dataset.label} is used by training job(s) {', '.join(map(str, active))} that are queued or running."

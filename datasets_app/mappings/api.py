@@ -15,9 +15,12 @@ from datasets_app.mappings.harmonize.rules import Rule
 from datasets_app.mappings.rmis import all_schemas
 from datasets_app.models import DataSource, SchemaMapping
 from rmnconsole.api_schemas import ERRORS, StrictInt
-from rmnconsole.core.errors import Forbidden, ServiceError
+from rmnconsole.core.errors import ServiceError
 
-router = Router()
+# Mounted by rmnconsole/api.py under the owner's prefix: /api/mappings, /api/sources, /api/rmis.
+mappings_router = Router()
+sources_router = Router()
+rmis_router = Router()
 
 
 class MappingOut(Schema):
@@ -189,7 +192,7 @@ def _rules(rules: list[Rule] | None) -> list[dict] | None:
     return None if rules is None else [r.model_dump(mode="json") for r in rules]
 
 
-@router.get("/mappings", response={200: list[MappingOut], **ERRORS}, tags=["mappings"])
+@mappings_router.get("", response={200: list[MappingOut], **ERRORS}, tags=["mappings"])
 def list_mappings(
     request,
     retailer: str | None = None,
@@ -207,7 +210,7 @@ def list_mappings(
     return [_out(m) for m in qs]
 
 
-@router.post("/mappings", response={201: MappingDetailOut, **ERRORS}, tags=["mappings"])
+@mappings_router.post("", response={201: MappingDetailOut, **ERRORS}, tags=["mappings"])
 def create_mapping(request, payload: MappingIn):
     """Create a Draft mapping (next version number for its retailer + source + target)."""
     m = svc.create_mapping(
@@ -218,12 +221,12 @@ def create_mapping(request, payload: MappingIn):
     return Status(201, _detail(m))
 
 
-@router.get("/mappings/{mapping_id}", response={200: MappingDetailOut, **ERRORS}, tags=["mappings"])
+@mappings_router.get("/{mapping_id}", response={200: MappingDetailOut, **ERRORS}, tags=["mappings"])
 def get_mapping(request, mapping_id: int):
     return _detail(svc.get_mapping(mapping_id))
 
 
-@router.put("/mappings/{mapping_id}", response={200: MappingDetailOut, **ERRORS}, tags=["mappings"])
+@mappings_router.put("/{mapping_id}", response={200: MappingDetailOut, **ERRORS}, tags=["mappings"])
 def update_mapping(request, mapping_id: int, payload: MappingUpdate):
     """Update a Draft (Active and Deprecated versions are immutable: 409)."""
     m = svc.update_draft(
@@ -236,35 +239,33 @@ def update_mapping(request, mapping_id: int, payload: MappingUpdate):
     return _detail(m)
 
 
-@router.delete("/mappings/{mapping_id}", response={204: None, **ERRORS}, tags=["mappings"])
+@mappings_router.delete("/{mapping_id}", response={204: None, **ERRORS}, tags=["mappings"])
 def delete_mapping(request, mapping_id: int):
     """Delete a Draft (staff only)."""
-    if not request.user.is_staff:
-        raise Forbidden("only staff can delete mappings")
     svc.delete_draft(svc.get_mapping(mapping_id), user=request.user)
     return Status(204, None)
 
 
-@router.post("/mappings/{mapping_id}/draft", response={201: MappingDetailOut, **ERRORS}, tags=["mappings"])
+@mappings_router.post("/{mapping_id}/draft", response={201: MappingDetailOut, **ERRORS}, tags=["mappings"])
 def new_draft(request, mapping_id: int):
     """The Draft to edit for this mapping: an existing one, or a new copy of this version."""
     return Status(201, _detail(svc.edit_mapping(svc.get_mapping(mapping_id), user=request.user)))
 
 
-@router.post("/mappings/{mapping_id}/activate", response={200: MappingDetailOut, **ERRORS}, tags=["mappings"])
+@mappings_router.post("/{mapping_id}/activate", response={200: MappingDetailOut, **ERRORS}, tags=["mappings"])
 def activate(request, mapping_id: int, payload: ActivateIn | None = None):
     """Activate a Draft; the previous Active version of the same key becomes Deprecated."""
     force = bool(payload and payload.force)
     return _detail(svc.activate_mapping(svc.get_mapping(mapping_id), user=request.user, force=force))
 
 
-@router.post("/mappings/{mapping_id}/validate", response={200: dict[str, Any], **ERRORS}, tags=["mappings"])
+@mappings_router.post("/{mapping_id}/validate", response={200: dict[str, Any], **ERRORS}, tags=["mappings"])
 def validate(request, mapping_id: int):
     """Apply the mapping to its source: nulls in required fields, unmapped enums, cast failures, out-of-range values."""
     return to_jsonable(svc.validate_mapping(svc.get_mapping(mapping_id)))
 
 
-@router.post("/mappings/{mapping_id}/preview", response={200: PreviewOut, **ERRORS}, tags=["mappings"])
+@mappings_router.post("/{mapping_id}/preview", response={200: PreviewOut, **ERRORS}, tags=["mappings"])
 def preview(request, mapping_id: int, payload: PreviewIn | None = None):
     """Harmonized rows and coverage — of the saved rules, or of `rules` sent in the body (nothing is saved)."""
     payload = payload or PreviewIn()
@@ -275,7 +276,7 @@ def preview(request, mapping_id: int, payload: PreviewIn | None = None):
     return to_jsonable(result)
 
 
-@router.post("/mappings/{mapping_id}/build-dataset", response={201: BuildOut, **ERRORS}, tags=["mappings"])
+@mappings_router.post("/{mapping_id}/build-dataset", response={201: BuildOut, **ERRORS}, tags=["mappings"])
 def build_dataset(request, mapping_id: int, payload: BuildIn | None = None):
     """Sample source records and write prompt → harmonized-record SFT JSONL into the dataset library."""
     payload = payload or BuildIn()
@@ -296,8 +297,8 @@ def build_dataset(request, mapping_id: int, payload: BuildIn | None = None):
     )  # fmt: skip
 
 
-@router.get(
-    "/mappings/{mapping_id}/diff/{other_id}",
+@mappings_router.get(
+    "/{mapping_id}/diff/{other_id}",
     response={200: list[dict[str, Any]], **ERRORS},
     tags=["mappings"],
 )
@@ -306,18 +307,18 @@ def diff(request, mapping_id: int, other_id: int):
     return to_jsonable(svc.diff_mappings(svc.get_mapping(mapping_id), svc.get_mapping(other_id)))
 
 
-@router.get("/sources", response={200: list[SourceOut], **ERRORS}, tags=["sources"])
+@sources_router.get("", response={200: list[SourceOut], **ERRORS}, tags=["sources"])
 def list_sources(request):
     return list(DataSource.objects.all())
 
 
-@router.post("/sources", response={201: SourceOut, **ERRORS}, tags=["sources"])
+@sources_router.post("", response={201: SourceOut, **ERRORS}, tags=["sources"])
 def register_source(request, payload: SourceIn):
     """Register a CSV / JSONL / Parquet file that lies under the data root's sources/ folder."""
     return Status(201, sources.register_source(user=request.user, **payload.dict()))
 
 
-@router.get("/sources/{source_id}", response={200: SourceOut, **ERRORS}, tags=["sources"])
+@sources_router.get("/{source_id}", response={200: SourceOut, **ERRORS}, tags=["sources"])
 def get_source(request, source_id: int):
     return sources.refresh_source(sources.get_source(source_id))
 
@@ -326,7 +327,7 @@ def _query(params: RowsQuery) -> sources.Query:
     return sources.parse_query(params.dict())
 
 
-@router.get("/sources/{source_id}/rows", response={200: RowsOut, **ERRORS}, tags=["sources"])
+@sources_router.get("/{source_id}/rows", response={200: RowsOut, **ERRORS}, tags=["sources"])
 def rows(request, source_id: int, params: Query[RowsQuery]):
     """One page of rows, filtered and sorted by DuckDB."""
     page = sources.browse_source(sources.get_source(source_id), _query(params))
@@ -336,14 +337,14 @@ def rows(request, source_id: int, params: Query[RowsQuery]):
     )  # fmt: skip
 
 
-@router.get("/sources/{source_id}/stats", response={200: list[StatOut], **ERRORS}, tags=["sources"])
+@sources_router.get("/{source_id}/stats", response={200: list[StatOut], **ERRORS}, tags=["sources"])
 def stats(request, source_id: int, params: Query[RowsQuery]):
     """Per column: nulls, approximate distinct values, min and max over the filtered rows."""
     return to_jsonable(sources.source_stats(sources.get_source(source_id), _query(params)))
 
 
-@router.get(
-    "/sources/{source_id}/export",
+@sources_router.get(
+    "/{source_id}/export",
     response={200: None, **ERRORS},
     tags=["sources"],
     openapi_extra={
@@ -364,7 +365,7 @@ def export(request, source_id: int, params: Query[ExportQuery]):
     mapping = svc.get_mapping(params.mapping_id) if params.mapping_id else None
     if mapping is not None and mapping.source_id != source.pk:
         raise ServiceError(f"mapping {mapping.pk} reads another source", field="mapping_id")
-    path = sources.export_source(source, _query(params), params.format, mapping=mapping)
+    path = svc.export_source(source, _query(params), params.format, mapping=mapping)
     response = StreamingHttpResponse(
         sources.stream_file(path), content_type=sources.EXPORT_CONTENT_TYPES[params.format]
     )
@@ -374,7 +375,7 @@ def export(request, source_id: int, params: Query[ExportQuery]):
     return response
 
 
-@router.get("/rmis/schemas", response={200: list[dict[str, Any]], **ERRORS}, tags=["mappings"])
+@rmis_router.get("/schemas", response={200: list[dict[str, Any]], **ERRORS}, tags=["mappings"])
 def rmis_schemas(request):
     """The versioned RMIS target schemas with every field's type, required flag and allowed values."""
     return [

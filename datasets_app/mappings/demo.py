@@ -11,6 +11,12 @@ import duckdb
 import numpy as np
 import orjson
 import pyarrow as pa
+from django.db import transaction
+
+from datasets_app.mappings import services as svc
+from datasets_app.mappings import sources as sources_svc
+from datasets_app.models import DataSource, SchemaMapping
+from rmnconsole.core.paths import SOURCES, data_dir
 
 GENERATOR_VERSION = 3
 START = np.datetime64("2024-02-15T00:00:00", "s")  # spans the US (Mar 10) and EU (Mar 31) DST changes
@@ -353,3 +359,49 @@ def write_demo_files(
 
 def demo_source_dict(source: DemoSource) -> dict:
     return asdict(source)
+
+
+# --- seeding: files, sources and the guide's example mappings -------------------------------------------------
+
+
+def seed_demo(*, rows: int = 20_000, force: bool = False, user=None) -> dict:
+    """Write the five demo sources, register them, and create the guide's Alpha mapping (Active) and Beta's (v1 Active,
+    v2 Draft). Idempotent: existing mappings are left alone."""
+    folder = data_dir(SOURCES) / "demo"
+    demo = write_demo_files(folder, rows=rows, force=force)
+    sources = {}
+    for d in demo:
+        sources[d.name] = sources_svc.register_source(
+            folder / d.filename, name=d.name, retailer=d.retailer, kind=d.kind, description=d.description,
+            time_column=d.time_column, time_format=d.time_format, time_zone=d.time_zone,
+            retailer_column=d.retailer_column, type_column=d.type_column, user=user, is_demo=True,
+        )  # fmt: skip
+    created = []
+    plans = [
+        ("Retailer Alpha Events", "alpha_events_to_rmis", "retailer_alpha", [ALPHA_RULES], "The guide's example mapping."),
+        ("Retailer Beta Events", "beta_events_to_rmis", "retailer_beta", [BETA_RULES_V1, BETA_RULES_V2],
+         "v1 leaves Beta's rare NATIVE placement unmapped; the v2 draft maps it."),
+    ]  # fmt: skip
+    for source_name, name, retailer, versions, notes in plans:
+        source = sources[source_name]
+        if SchemaMapping.objects.filter(retailer=retailer, source=source).exists():
+            continue
+        with transaction.atomic():
+            created += _seed_versions(source, name, retailer, versions, notes, user)
+    return {"folder": str(folder), "rows": rows, "sources": sorted(sources), "mappings_created": created}
+
+
+def _seed_versions(
+    source: DataSource, name: str, retailer: str, versions: list, notes: str, user
+) -> list[str]:
+    created = []
+    first = svc.create_mapping(
+        name=name, retailer=retailer, source=source, rules=versions[0], notes=notes, user=user
+    )
+    first = svc.activate_mapping(first, user=user)
+    created.append(f"{name} v1 (active)")
+    for later in versions[1:]:
+        draft = svc.update_draft(svc.edit_mapping(first, user=user), rules=later, user=user)
+        svc.validate_mapping(draft)
+        created.append(f"{name} v{draft.version} (draft)")
+    return created

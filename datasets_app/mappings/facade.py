@@ -6,11 +6,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from datasets_app.mappings import demo, sources
 from datasets_app.mappings import services as svc
-from datasets_app.mappings import sources
 from datasets_app.mappings.harmonize.browser import to_jsonable
 from datasets_app.models import DataSource, SchemaMapping
 from rmnconsole.core.errors import NotFound
+from rmnconsole.core.users import resolve_user
 
 
 def _source(source: int | str | DataSource) -> DataSource:
@@ -56,6 +57,11 @@ def update_mapping(
     return _as_dict(svc.update_draft(draft, rules=rules, notes=notes))
 
 
+def delete_mapping_draft(mapping_id: int, *, user=None) -> None:
+    """Delete a Draft; `user` (a User or username) must be staff."""
+    svc.delete_draft(_mapping(mapping_id), user=resolve_user(user))
+
+
 def activate_mapping(mapping_id: int, *, force: bool = False) -> dict[str, Any]:
     return _as_dict(svc.activate_mapping(_mapping(mapping_id), force=force))
 
@@ -91,7 +97,7 @@ def export_source(source: int | str, dest: str | Path, *, format: str = "parquet
                   **params: Any) -> Path:  # fmt: skip
     """Write the filtered rows (harmonized when mapping_id is given) to `dest`."""
     src = _source(source)
-    tmp = sources.export_source(
+    tmp = svc.export_source(
         src, sources.parse_query(params), format, mapping=_mapping(mapping_id) if mapping_id else None
     )
     return Path(shutil.move(tmp, dest))  # move, not rename: dest may be on another file system
@@ -105,4 +111,4 @@ def build_training_dataset(
 
 
 def seed_demo(rows: int = 20_000, *, force: bool = False) -> dict[str, Any]:
-    return svc.seed_demo(rows=rows, force=force)
+    return demo.seed_demo(rows=rows, force=force)

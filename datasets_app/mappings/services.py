@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from datasets_app.mappings.harmonize import browser, validate
+from datasets_app.mappings.harmonize.browser import Query
 from datasets_app.mappings.harmonize.diff import diff_rules
 from datasets_app.mappings.harmonize.rules import Rule, RuleError, check_rules, parse_rules, rules_to_json
 from datasets_app.mappings.harmonize.sql import SourceError
 from datasets_app.mappings.harmonize.training import MAX_EXAMPLES, write_sft
 from datasets_app.mappings.rmis import RmisSchema, UnknownSchema, get_schema
-from datasets_app.mappings.sources import duckdb_connection, get_source, register_source, source_meta
+from datasets_app.mappings.sources import (
+    duckdb_connection,
+    export_rows,
+    get_source,
+    source_meta,
+)
 from datasets_app.models import DataSource, SchemaMapping
 from rmnconsole.core import audit
 from rmnconsole.core.errors import Conflict, Forbidden, NotFound, ServiceError
-from rmnconsole.core.paths import DATASETS, SOURCES, data_dir
+from rmnconsole.core.paths import DATASETS, data_dir
 
 PREVIEW_ROWS = 20
 
@@ -44,6 +51,14 @@ def mapping_rules(mapping: SchemaMapping) -> list[Rule]:
         raise ServiceError(
             f"stored rules are invalid: {exc}", field="rules", details={"rules": exc.errors}
         ) from None
+
+
+def export_source(
+    source: DataSource, query: Query, fmt: str, *, mapping: SchemaMapping | None = None
+) -> Path:
+    """The filtered rows of a source as a temporary export file, raw or harmonized by `mapping`."""
+    harmonize = None if mapping is None else (mapping_rules(mapping), mapping_schema(mapping))
+    return export_rows(source, query, fmt, harmonize=harmonize)
 
 
 def _validated_rules(data, schema: RmisSchema, source: DataSource) -> list[Rule]:
@@ -252,6 +267,9 @@ def activate_mapping(mapping: SchemaMapping, *, user=None, force: bool = False) 
 
 @transaction.atomic
 def delete_draft(mapping: SchemaMapping, *, user=None) -> None:
+    """Staff only, through every door: a draft may hold someone's unfinished work."""
+    if not getattr(user, "is_staff", False):
+        raise Forbidden("Only staff can delete mapping drafts.")
     draft = _lock_draft(mapping)
     authorise_mapping_change(draft, user, "delete")
     audit.record(user, "mapping.delete", draft, f"deleted draft {draft.name} v{draft.version}")
@@ -352,48 +370,3 @@ def build_training_dataset(
         user, "mapping.build_dataset", mapping, f"built {dest.name} ({stats['written']} examples)", **stats
     )
     return dataset, stats
-
-
-def seed_demo(*, rows: int = 20_000, force: bool = False, user=None) -> dict:
-    """Write the five demo sources, register them, and create the guide's Alpha mapping (Active) and Beta's (v1 Active,
-    v2 Draft). Idempotent: existing mappings are left alone."""
-    from datasets_app.mappings import demo as sample_data
-
-    folder = data_dir(SOURCES) / "demo"
-    demo = sample_data.write_demo_files(folder, rows=rows, force=force)
-    sources = {}
-    for d in demo:
-        sources[d.name] = register_source(
-            folder / d.filename, name=d.name, retailer=d.retailer, kind=d.kind, description=d.description,
-            time_column=d.time_column, time_format=d.time_format, time_zone=d.time_zone,
-            retailer_column=d.retailer_column, type_column=d.type_column, user=user, is_demo=True,
-        )  # fmt: skip
-    created = []
-    plans = [
-        ("Retailer Alpha Events", "alpha_events_to_rmis", "retailer_alpha", [sample_data.ALPHA_RULES], "The guide's example mapping."),
-        ("Retailer Beta Events", "beta_events_to_rmis", "retailer_beta", [sample_data.BETA_RULES_V1, sample_data.BETA_RULES_V2],
-         "v1 leaves Beta's rare NATIVE placement unmapped; the v2 draft maps it."),
-    ]  # fmt: skip
-    for source_name, name, retailer, versions, notes in plans:
-        source = sources[source_name]
-        if SchemaMapping.objects.filter(retailer=retailer, source=source).exists():
-            continue
-        with transaction.atomic():
-            created += _seed_versions(source, name, retailer, versions, notes, user)
-    return {"folder": str(folder), "rows": rows, "sources": sorted(sources), "mappings_created": created}
-
-
-def _seed_versions(
-    source: DataSource, name: str, retailer: str, versions: list, notes: str, user
-) -> list[str]:
-    created = []
-    first = create_mapping(
-        name=name, retailer=retailer, source=source, rules=versions[0], notes=notes, user=user
-    )
-    first = activate_mapping(first, user=user)
-    created.append(f"{name} v1 (active)")
-    for later in versions[1:]:
-        draft = update_draft(edit_mapping(first, user=user), rules=later, user=user)
-        validate_mapping(draft)
-        created.append(f"{name} v{draft.version} (draft)")
-    return created

@@ -151,7 +151,7 @@ def source_export(request, source_id: int):
         if mapping is None:
             raise Http404("no such mapping for this source")
     try:
-        path = sources.export_source(
+        path = svc.export_source(
             source, sources.parse_query(request.GET, multi=request.GET), fmt, mapping=mapping
         )
     except ServiceError as exc:

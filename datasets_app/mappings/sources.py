@@ -287,9 +287,10 @@ def source_distinct(source: DataSource, column: str, limit: int = 50) -> list[tu
         return _run(browser.distinct_values, con, meta, column, limit)
 
 
-def export_source(source: DataSource, query: Query, fmt: str, *, mapping=None) -> Path:
-    """Write the filtered rows (raw, or harmonized by `mapping`) to a temporary file under exports/; the caller
-    streams it and deletes it (see `stream_file`)."""
+def export_rows(source: DataSource, query: Query, fmt: str, *, harmonize: tuple | None = None) -> Path:
+    """Write the filtered rows (raw, or harmonized by `harmonize` = (rules, RMIS schema)) to a temporary file under
+    exports/; the caller streams it and deletes it (see `stream_file`). Mappings resolve their rules in
+    services.export_source: sources know nothing of mappings."""
     if fmt not in browser.EXPORT_FORMATS:
         raise ServiceError(f"unknown export format {fmt!r} (use csv, jsonl or parquet)", field="format")
     meta = source_meta(source)
@@ -300,19 +301,11 @@ def export_source(source: DataSource, query: Query, fmt: str, *, mapping=None) -
     dest = Path(name)
     try:
         with duckdb_connection() as con:
-            if mapping is None:
+            if harmonize is None:
                 sql, params = _run(browser.raw_sql, meta, query)
             else:
-                from datasets_app.mappings.services import mapping_rules, mapping_schema
-
-                sql, params, _ = _run(
-                    browser.harmonize_sql,
-                    meta,
-                    mapping_rules(mapping),
-                    mapping_schema(mapping),
-                    query,
-                    strict=True,
-                )
+                rules, schema = harmonize
+                sql, params, _ = _run(browser.harmonize_sql, meta, rules, schema, query, strict=True)
             _run(browser.export, con, sql, params, fmt, dest)
     except BaseException:
         dest.unlink(missing_ok=True)

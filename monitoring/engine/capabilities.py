@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from monitoring.engine.sampler import GpuSampler
+from training.engine.packages import package_version
 
 
 @dataclass
@@ -29,16 +30,6 @@ class Capabilities:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def package_version(name: str) -> str:
-    """Installed version of a distribution, or '' (never imports it: bitsandbytes' import is slow and noisy)."""
-    if importlib.util.find_spec(name) is None:
-        return ""
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return ""
 
 
 def torch_cuda_available() -> bool:
@@ -64,14 +55,13 @@ def detect_capabilities(
     host_reading = sampler.read_host()
     # CUDA is only worth asking torch about when NVML sees a GPU; otherwise skip the slow torch import.
     cuda = bool(gpus) and cuda_probe()
-    bnb_version = version_of("bitsandbytes")
+    bnb_version = version_of("bitsandbytes")  # package_version: the rule training.routing uses too
     return Capabilities(
         host=host,
         gpus=gpus,
         cuda=cuda,
         cuda_version=sampler.cuda_driver_version,
         driver_version=sampler.driver_version,
-        # bitsandbytes 0.50 runs 4-bit on CPU too (STACK-NOTES), so "installed" is the honest capability.
         bitsandbytes=bool(bnb_version),
         bitsandbytes_version=bnb_version,
         torch_version=version_of("torch"),

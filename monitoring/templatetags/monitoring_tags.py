@@ -1,4 +1,4 @@
-"""`{% active_alert_banners %}`: open, unacknowledged alerts as console banners with an Acknowledge button."""
+"""`{% active_alert_banners %}` (and `banner_alerts` for the console-wide context processor): open, unacknowledged alerts as console banners with an Acknowledge button."""
 
 from __future__ import annotations
 
@@ -18,16 +18,21 @@ _RANK = Case(
 )
 
 
-@register.inclusion_tag("monitoring/_alert_banners.html", takes_context=True)
-def active_alert_banners(context, limit: int = MAX_BANNERS):
-    request = context.get("request")
-    user = getattr(request, "user", None)
+def banner_alerts(user, limit: int = MAX_BANNERS) -> dict:
+    """The most urgent open alerts (critical first) and how many more there are; none for anonymous users."""
     if user is None or not user.is_authenticated:
         return {"alerts": [], "more": 0}
     qs = Alert.objects.unacknowledged()
     alerts = list(qs.annotate(rank=_RANK).order_by("rank", "-last_seen", "-id")[:limit])
     more = qs.count() - len(alerts) if len(alerts) == limit else 0
-    return {"alerts": alerts, "more": more, "request": request, "csrf_token": context.get("csrf_token")}
+    return {"alerts": alerts, "more": more}
+
+
+@register.inclusion_tag("monitoring/_alert_banners.html", takes_context=True)
+def active_alert_banners(context, limit: int = MAX_BANNERS):
+    request = context.get("request")
+    found = banner_alerts(getattr(request, "user", None), limit)
+    return {**found, "request": request, "csrf_token": context.get("csrf_token")}
 
 
 @register.filter

@@ -11,7 +11,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from datasets_app.mappings import demo as sample_data
-from datasets_app.mappings import services as svc
 from datasets_app.models import DataSource, SchemaMapping
 
 pytestmark = pytest.mark.django_db
@@ -20,7 +19,7 @@ ROWS = 500
 
 @pytest.fixture
 def demo():
-    svc.seed_demo(rows=ROWS)
+    sample_data.seed_demo(rows=ROWS)
     return {
         "alpha": SchemaMapping.objects.get(name="alpha_events_to_rmis"),
         "beta2": SchemaMapping.objects.get(name="beta_events_to_rmis", version=2),

@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 from django.urls import reverse
 
+from datasets_app.mappings import demo as sample_data
 from datasets_app.mappings import services as svc
 from datasets_app.models import DataSource, SchemaMapping
 
@@ -18,7 +19,7 @@ HX = {"HTTP_HX_REQUEST": "true"}
 
 @pytest.fixture
 def demo():
-    svc.seed_demo(rows=400)
+    sample_data.seed_demo(rows=400)
     return {
         "alpha": SchemaMapping.objects.get(name="alpha_events_to_rmis"),
         "beta1": SchemaMapping.objects.get(name="beta_events_to_rmis", version=1),
@@ -118,10 +119,13 @@ def test_editor_shows_errors_inline_and_does_not_save(client_logged_in, demo):
     assert 'value="-2"' in body  # the user's input is kept for correction
     r = client_logged_in.post(url("mapping_rule_add", mapping_id=draft.pk),
                               {"source": "banner", "target": "placement_type", "transform": "constant", "value": "tv"}, **HX)  # fmt: skip
-    assert (
-        "already mapped by rule" in r.content.decode()
-        or "not an allowed placement_type" in r.content.decode()
-    )
+    body = r.content.decode()
+    # Every problem of the rule is listed at once: the target is taken, and "tv" is no RMIS placement type.
+    assert "already mapped by rule" in body and "not an allowed placement_type" in body
+    r = client_logged_in.post(url("mapping_rule_add", mapping_id=draft.pk),
+                              {"source": "banner", "target": "placement_type", "transform": "constant", "value": "sponsored_product"}, **HX)  # fmt: skip
+    body = r.content.decode()
+    assert "already mapped by rule" in body and "not an allowed placement_type" not in body
     draft.refresh_from_db()
     assert draft.rules == before
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from datasets_app.mappings import services as svc
+from datasets_app.mappings import demo as sample_data
 from datasets_app.models import SchemaMapping
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -23,7 +23,7 @@ def _column(page, name: str) -> int:
 
 
 def test_edit_mapping_and_see_the_preview_change(logged_in_page, live_server, screenshot):
-    svc.seed_demo(rows=300)
+    sample_data.seed_demo(rows=300)
     alpha = SchemaMapping.objects.get(name="alpha_events_to_rmis")
     page = logged_in_page
     page.goto(f"{live_server.url}/datasets/mappings/")
@@ -76,7 +76,7 @@ def test_edit_mapping_and_see_the_preview_change(logged_in_page, live_server, sc
 
 
 def test_browse_filter_and_sort(logged_in_page, live_server, screenshot):
-    svc.seed_demo(rows=300)
+    sample_data.seed_demo(rows=300)
     page = logged_in_page
     page.goto(f"{live_server.url}/datasets/sources/")
     page.click("text=Retailer Alpha Events")

@@ -13,7 +13,7 @@ def test_real_worker_runs_an_enqueued_job(rq_worker, tiny_models):
         name="tiny-llama", family="llama", source=str(tiny_models["tiny-llama"])
     )
     assert not model.is_available
-    job = enqueue(DEFAULT, "rmnconsole.tasks.refresh_base_models")
+    job = enqueue(DEFAULT, "training.model_registry.refresh_base_models")
     result = rq_worker.run_burst(DEFAULT)
     assert result.returncode == 0, result.stderr[-2000:]
     model.refresh_from_db()

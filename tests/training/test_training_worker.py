@@ -78,7 +78,13 @@ def test_four_training_types_train_register_and_load(fast, rq_worker, tiny_llama
     assert jobs["messages"].final_metrics["token_accuracy"] is not None
     assert jobs["messages"].final_metrics["perplexity"] > 1
     assert jobs["dpo"].final_metrics["reward_accuracy"] is not None
-    assert "messages" in jobs["messages"].log or "claimed" in jobs["messages"].log
+    # The job log tells its story in order: claimed by this worker, on which device, where the adapter went.
+    lines = [line.split("] ", 1)[1] for line in jobs["messages"].log.splitlines() if line.startswith("[")]
+    saved = Adapter.objects.get(source_job=jobs["messages"])
+    assert lines[0] == f"claimed by {jobs['messages'].worker_host}", lines
+    assert lines.index("device: cpu") < lines.index(
+        next(x for x in lines if x.startswith(f"adapter {saved.label} saved to {saved.path} ("))
+    ), lines
 
     # The registered adapter loads with PeftModel.from_pretrained and changes the base model's output.
     from peft import PeftModel

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from rmnconsole.core.hashing import file_sha256
 
 REQUIRED_FILES = ("adapter_config.json", "adapter_model.safetensors")
 
@@ -78,14 +79,6 @@ model = PeftModel.from_pretrained(base_model, "path/to/{card.name}/v{card.versio
 """
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def inspect_adapter(folder: Path) -> StoredAdapter:
     """Checksums and LoRA settings of a PEFT folder; raises ValueError if a required file is missing."""
     missing = [f for f in REQUIRED_FILES if not (folder / f).is_file()]
@@ -98,7 +91,7 @@ def inspect_adapter(folder: Path) -> StoredAdapter:
     return StoredAdapter(
         path=folder,
         size_bytes=sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()),
-        sha256=_sha256(folder / "adapter_model.safetensors"),
+        sha256=file_sha256(folder / "adapter_model.safetensors"),
         rank=int(config.get("r", 0)),
         alpha=int(config.get("lora_alpha", 0)),
         target_modules=sorted(modules),

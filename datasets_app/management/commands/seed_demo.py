@@ -24,7 +24,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, rows: int, force: bool, **options):
-        from datasets_app.mappings.services import seed_demo
+        from datasets_app.mappings.demo import seed_demo
 
         if not 10 <= rows <= 20_000_000:
             raise CommandError("--rows must be between 10 and 20000000")

@@ -4,42 +4,26 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 
 from rmnconsole.core.errors import ServiceError
+from rmnconsole.core.users import resolve_user
 from training import services
-from training.facade import normalize_job_spec
+from training.batch import submit_training_batch
 from training.models import TrainingJob
 
 
-def load_batch(path: Path) -> list[dict]:
-    """A list of jobs, or {'defaults': {...}, 'jobs': [...]} where defaults apply to every job."""
+def load_batch(path: Path) -> Any:
+    """The file's YAML/JSON as data; its shape and every job are checked by the batch service."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise CommandError(f"cannot read {path}: {exc.strerror}") from exc
     except yaml.YAMLError as exc:
         raise CommandError(f"{path} is not valid YAML/JSON: {str(exc).splitlines()[0]}") from exc
-    defaults: dict = {}
-    if isinstance(data, dict):
-        defaults = data.get("defaults") or {}
-        data = data.get("jobs")
-    if not isinstance(data, list) or not data:
-        raise CommandError(f"{path} must hold a non-empty list of jobs (or a mapping with a 'jobs' list)")
-    if not isinstance(defaults, dict):
-        raise CommandError("'defaults' must be a mapping")
-    jobs = []
-    for spec in data:
-        if not isinstance(spec, dict):
-            raise CommandError(f"every job must be a mapping, got {spec!r}")
-        merged = {**defaults, **spec}
-        merged["config"] = {**(defaults.get("config") or {}), **(spec.get("config") or {})}
-        jobs.append(merged)
-    return jobs
 
 
 class Command(BaseCommand):
@@ -56,35 +40,14 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        user = None
-        if options["user"]:
-            user = get_user_model().objects.filter(username=options["user"]).first()
-            if user is None:
-                raise CommandError(f"no user named {options['user']!r}")
-        specs = load_batch(options["file"])
-        jobs = self._submit_all(specs, user)
+        try:
+            jobs = submit_training_batch(load_batch(options["file"]), user=resolve_user(options["user"]))
+        except ServiceError as exc:
+            raise CommandError(exc.message) from None
         for job in jobs:
             self.stdout.write(f"queued job {job.pk} {job.adapter_name} ({job.training_type})")
         if options["wait"]:
             self._wait(jobs, options["poll"])
-
-    def _submit_all(self, specs: list[dict], user) -> list[TrainingJob]:
-        jobs, errors = [], []
-        with transaction.atomic():
-            for number, spec in enumerate(specs, start=1):
-                label = spec.get("name") or spec.get("adapter_name") or "?"
-                try:
-                    with transaction.atomic():
-                        jobs.append(services.submit_training_job(user=user, **normalize_job_spec(spec)))
-                except ServiceError as exc:
-                    errors.append(f"job {number} ({label}): {exc.message}")
-            if errors:
-                transaction.set_rollback(True)  # nothing was queued: on_commit callbacks never run
-        if errors:
-            raise CommandError(
-                f"{len(errors)} of {len(specs)} jobs are invalid, none queued: " + "; ".join(errors)
-            )
-        return jobs
 
     def _wait(self, jobs: list[TrainingJob], poll: float) -> None:
         from tqdm import tqdm
