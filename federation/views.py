@@ -200,7 +200,7 @@ def export_json(request, federation_id: int):
     federation = _federation(federation_id)
     response = JsonResponse(config_io.export_config(federation), json_dumps_params={"indent": 2})
     response["Content-Disposition"] = (
-        f'attachment; filename="federation-{federation.pk}-v{federation.version}.json"'
+        f'attachment; filename="{config_io.export_slug(federation)}-v{federation.version}.json"'
     )
     return response
 

@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from datasets_app.models import Dataset
 from rmnconsole.core.errors import NotFound, ServiceError
 from training import queries, scaleout, services
 from training.forms import StartTrainingForm
@@ -120,7 +121,10 @@ def new_job(request):
                     allow_waiting=data.get("allow_waiting", False),
                 )
             except ServiceError as exc:
-                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+                field = exc.field if exc.field in form.fields else None
+                if field == "dataset_path" and data["dataset"] and not data["dataset_path"]:
+                    field = "dataset"  # the user picked from the library: the message belongs on that choice
+                form.add_error(field, exc.message)
                 for name, message in (exc.details or {}).items():
                     if name in form.fields and name != exc.field:
                         form.add_error(name, message)
@@ -135,7 +139,12 @@ def new_job(request):
             except NotFound as exc:
                 raise Http404(exc.message) from exc
         form = StartTrainingForm(initial=initial)
-    return render(request, "training/new_job.html", {"form": form, "cloned_from": request.GET.get("clone")})
+    context = {
+        "form": form,
+        "cloned_from": request.GET.get("clone"),
+        "has_datasets": Dataset.objects.exists(),
+    }
+    return render(request, "training/new_job.html", context)
 
 
 def job_detail(request, job_id: int):

@@ -297,24 +297,31 @@ def build_training_dataset(
     seed: int = 0,
     user=None,
     query: browser.Query | None = None,
+    kind: str = "sft",
 ):
-    """Sample source records, harmonize them, write prompt/completion SFT JSONL under datasets/ and register it."""
+    """Sample source records, harmonize them, write JSONL under datasets/ and register it.
+
+    kind "sft": prompt/completion; "dpo": prompt/chosen (the correct RMIS record)/rejected (a corrupted copy)."""
     from datasets_app.library.services import (
         register_dataset_file,
     )  # the Datasets helper's service (validates the file)
 
     if not 1 <= int(examples) <= MAX_EXAMPLES:
         raise ServiceError(f"examples must be between 1 and {MAX_EXAMPLES}", field="examples")
+    if kind not in ("sft", "dpo"):
+        raise ServiceError("kind must be sft or dpo", field="kind")
     schema = mapping_schema(mapping)
     meta = source_meta(mapping.source)
-    name = (name or f"{mapping.retailer}_rmis_v{mapping.version}_sft").strip()
+    name = (name or f"{mapping.retailer}_rmis_v{mapping.version}_{kind}").strip()
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S%f")
-    dest = data_dir(DATASETS) / f"{mapping.retailer}_mapping{mapping.pk}_v{mapping.version}_{stamp}.jsonl"
+    dest = (
+        data_dir(DATASETS) / f"{mapping.retailer}_mapping{mapping.pk}_v{mapping.version}_{kind}_{stamp}.jsonl"
+    )
     with duckdb_connection() as con:
         try:
             stats = write_sft(
                 con, meta, mapping_rules(mapping), schema, dest, retailer=mapping.source.name, examples=examples, seed=seed,
-                query=query,
+                query=query, kind=kind,
             )  # fmt: skip
         except SourceError as exc:
             raise ServiceError(f"harmonizing failed: {exc}") from None
@@ -322,7 +329,7 @@ def build_training_dataset(
         raise ServiceError(
             "no complete record to write: every sampled row has a null required field", field="examples"
         )
-    dataset = register_dataset_file(dest, name=name, dataset_type="sft", user=user)
+    dataset = register_dataset_file(dest, name=name, dataset_type=kind, user=user)
     audit.record(
         user, "mapping.build_dataset", mapping, f"built {dest.name} ({stats['written']} examples)", **stats
     )
@@ -355,7 +362,35 @@ def seed_demo(*, rows: int = 20_000, force: bool = False, user=None) -> dict:
             continue
         with transaction.atomic():
             created += _seed_versions(source, name, retailer, versions, notes, user)
-    return {"folder": str(folder), "rows": rows, "sources": sorted(sources), "mappings_created": created}
+    datasets = _seed_training_datasets(user)
+    return {
+        "folder": str(folder),
+        "rows": rows,
+        "sources": sorted(sources),
+        "mappings_created": created,
+        "datasets_created": datasets,
+    }
+
+
+DEMO_DATASETS = (("demo_alpha_rmis_sft", "sft"), ("demo_alpha_rmis_dpo", "dpo"))
+
+
+def _seed_training_datasets(user) -> list[str]:
+    """A ready SFT and DPO set from the Alpha mapping, so a fresh console's first training run has data to pick."""
+    from datasets_app.models import Dataset
+
+    alpha = (
+        SchemaMapping.objects.filter(name="alpha_events_to_rmis", status="active")
+        .order_by("-version")
+        .first()
+    )
+    created = []
+    for name, kind in DEMO_DATASETS:
+        if alpha is None or Dataset.objects.filter(name=name).exists():
+            continue
+        build_training_dataset(alpha, examples=64, name=name, seed=0, user=user, kind=kind)
+        created.append(name)
+    return created
 
 
 def _seed_versions(

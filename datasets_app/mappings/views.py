@@ -142,7 +142,7 @@ def mapping_build(request, mapping_id: int):
         try:
             dataset, stats = svc.build_training_dataset(
                 mapping, examples=form.cleaned_data["examples"], name=form.cleaned_data["name"], seed=form.cleaned_data["seed"],
-                user=request.user,
+                user=request.user, kind=form.cleaned_data["kind"] or "sft",
             )  # fmt: skip
         except ServiceError as exc:
             messages.error(request, exc.message)
