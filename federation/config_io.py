@@ -121,6 +121,7 @@ def import_config(data: dict, *, user=None, name: str | None = None) -> Federati
         options=options,
         user=user,
         gate_weights=_gate_weights(data),
+        subtract=True,  # the exported federation was created with its negative weights confirmed
     )
     audit.record(user, "federation.import", federation, f"imported federation {federation.name}")
     return federation

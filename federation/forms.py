@@ -64,6 +64,11 @@ class FederationForm(forms.Form):
         queryset=Adapter.objects.none(), required=False, widget=AdapterSelect, empty_label="— none —"
     )
     task_weight = forms.FloatField(initial=1.0, label="Task weight")
+    subtract = forms.BooleanField(
+        required=False,
+        label="Subtract: allow a negative weight",
+        help_text="A negative weight removes that adapter's behaviour from the base; without this, it is refused.",
+    )
     domain_adapters = AdapterMultipleChoiceField(
         queryset=Adapter.objects.none(),
         required=False,

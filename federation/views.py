@@ -50,6 +50,7 @@ def index(request):
                 method=form.cleaned_data["method"],
                 options=form.options(),
                 user=request.user,
+                subtract=form.cleaned_data.get("subtract", False),
             )
         except ServiceError as exc:
             _add_error(form, exc)
@@ -100,6 +101,7 @@ def detail(request, federation_id: int):
         "approximate": services.is_approximate(federation),
         "gate_training": federation.gate_trainings.order_by("-pk").first(),
         "infer_form": InferenceForm(),
+        "subtracted": [s for s in _stack(federation) if s["weight"] < 0],
     }
     return render(request, "federation/detail.html", context)
 

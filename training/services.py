@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from rmnconsole.core import audit, queues
 from rmnconsole.core.errors import Conflict, Forbidden, NotFound, ServiceError
+from rmnconsole.core.names import validate_name
 from rmnconsole.core.paths import (
     PathOutsideDataRoot,
     relative_to_root,
@@ -145,7 +146,9 @@ def validate_request(
         raise ServiceError(
             f"adapter_type must be one of {', '.join(AdapterType.values)}", field="adapter_type"
         )
+    validate_name(adapter_name, field="adapter_name", what="The adapter name")
     try:
+        # Stricter than the common rule: the name is a SlugField and the adapter's folder name.
         validate_slug(adapter_name or "")
     except Exception:
         raise ServiceError(
@@ -163,7 +166,28 @@ def validate_request(
     except ConfigError as exc:
         name, message = next(iter(exc.errors.items()))
         raise ServiceError(f"Invalid {name}: {message}", field=name, details=exc.errors) from exc
-    return resolve_base_model(base_model), cfg.to_dict()
+    model = resolve_base_model(base_model)
+    _check_target_modules(model, cfg.to_dict().get("target_modules") or [])
+    return model, cfg.to_dict()
+
+
+def _check_target_modules(model: FoundationModel, targets: list[str]) -> None:
+    """Refuse target modules the base model does not have, read from its weight headers (no weights loaded)."""
+    from training.engine.module_names import leaf_names, linear_module_paths, unknown_target_modules
+
+    if not targets or not model.local_path:
+        return
+    try:
+        paths = linear_module_paths(model.local_path)
+    except (OSError, ValueError):
+        return  # unreadable headers: the worker's load reports the real problem
+    unknown = unknown_target_modules(targets, paths)
+    if unknown:
+        raise ServiceError(
+            f"{model.name} has no module named {', '.join(unknown)}; "
+            f"its linear layers are {', '.join(leaf_names(paths))} (or use all-linear).",
+            field="target_modules",
+        )
 
 
 # --- verbs ----------------------------------------------------------------------------------------------

@@ -158,5 +158,5 @@ def test_a_long_prompt_shows_in_full_on_demand(logged_in_page, live_server, wide
     page.goto(f"{live_server.url}{path}")
     cell = page.locator("#abtest-rows tbody tr").first.locator("td").first
     assert LONG.strip() not in cell.inner_text()
-    cell.locator("summary").click()
+    cell.locator("summary").first.click()
     assert LONG.strip() in cell.inner_text()
