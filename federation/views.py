@@ -20,6 +20,11 @@ from rmnconsole.core.errors import NotFound, ServiceError
 STOP_POLLING = 286
 
 
+# Median per-token latency of gated (X-LoRA) over additive unmerged, from benchmarks/federation_latency.py on CPU;
+# the report measured ~30× through the console. Rerun the benchmark on new hardware and update.
+GATED_SLOWDOWN = 30
+
+
 def _add_error(form, exc: ServiceError) -> None:
     field = exc.field if exc.field in form.fields else None
     form.add_error(field, exc.message)
@@ -59,6 +64,7 @@ def index(request):
             return redirect("federation:detail", federation_id=federation.pk)
     context = {
         "form": form,
+        "gated_slowdown": GATED_SLOWDOWN,
         "import_form": ImportForm(),
         "federations": Federation.objects.select_related("base_model").prefetch_related("members__adapter"),
         "cache_states": _cache_states() if request.user.is_staff else [],

@@ -122,3 +122,18 @@ def test_form_labels_are_spelled_right():
 
 def test_the_check_catches_the_slip_it_was_written_for():
     assert _unknown(_words("Learning rankate · Warmup rankatio")) == {"rankate", "rankatio"}
+
+
+# Glyphs the fonts the README installs do not draw (they showed as empty boxes); components/icon.html draws these.
+MISSING_GLYPHS = "⧉＋"
+
+
+def test_no_template_uses_a_glyph_the_installed_fonts_lack():
+    found = {
+        str(path.relative_to(TEMPLATES)): sorted(
+            {c for c in path.read_text(encoding="utf-8") if c in MISSING_GLYPHS}
+        )
+        for path in TEMPLATES.rglob("*.html")
+        if path.name != "icon.html"
+    }
+    assert not {k: v for k, v in found.items() if v}

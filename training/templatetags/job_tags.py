@@ -32,3 +32,19 @@ def diagnosis(reason: str | None) -> str:
 def has_details(reason: str | None) -> bool:
     """Whether the reason holds more than its diagnosis (a traceback or several lines)."""
     return bool(reason) and (reason.strip() != diagnosis(reason))
+
+
+@register.filter
+def ago(moment) -> str:
+    """'just now' / '42 s ago' / '3 minutes ago': never '0 minutes ago'."""
+    from django.utils import timezone
+    from django.utils.timesince import timesince
+
+    if not moment:
+        return "—"
+    seconds = (timezone.now() - moment).total_seconds()
+    if seconds < 5:
+        return "just now"
+    if seconds < 60:
+        return f"{int(seconds)} s ago"
+    return f"{timesince(moment)} ago"
