@@ -67,7 +67,7 @@ class FederationForm(forms.Form):
     subtract = forms.BooleanField(
         required=False,
         label="Subtract: allow a negative weight",
-        help_text="A negative weight removes that adapter's behaviour from the base; without this, it is refused.",
+        help_text="A negative weight removes that adapter's behavior from the base; without this, it is refused.",
     )
     domain_adapters = AdapterMultipleChoiceField(
         queryset=Adapter.objects.none(),

@@ -253,7 +253,7 @@ def create_federation(
         # A minus sign typed by mistake would silently invert an adapter; subtracting must be meant.
         raise ServiceError(
             f"Weight {negative[0].weight:g} of {negative[0].adapter.label} is negative, which subtracts that "
-            "adapter's behaviour. Choose 'subtract' to confirm, or use a positive weight.",
+            "adapter's behavior. Choose 'subtract' to confirm, or use a positive weight.",
             field="members",
         )
     seen: set[int] = set()
