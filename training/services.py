@@ -146,15 +146,15 @@ def validate_request(
         raise ServiceError(
             f"adapter_type must be one of {', '.join(AdapterType.values)}", field="adapter_type"
         )
-    validate_name(adapter_name, field="adapter_name", what="The adapter name")
     try:
-        # Stricter than the common rule: the name is a SlugField and the adapter's folder name.
+        # Stricter than the common name rule: the name is a SlugField and the adapter's folder name.
         validate_slug(adapter_name or "")
     except Exception:
         raise ServiceError(
             "adapter_name must be a slug: letters, digits, '_' or '-' (e.g. amazon_schema_v2)",
             field="adapter_name",
         ) from None
+    validate_name(adapter_name, field="adapter_name", what="The adapter name")
     if len(adapter_name) > 100:
         raise ServiceError("adapter_name is longer than 100 characters", field="adapter_name")
     if training_type not in TrainingType.values:

@@ -79,7 +79,8 @@ def resolve_dataset_path(path: str | Path) -> Path:
 
 def _clean_name(name: str | None, fallback: str) -> str:
     # A name derived from a file name is made to fit the name rule; a name the user typed is checked as typed.
-    value = (name or "").strip() or re.sub(r"[^A-Za-z0-9_.-]+", "_", fallback.strip()).strip("_.")
+    derived = re.sub(r" {2,}", " ", re.sub(r"[^A-Za-z0-9_. -]+", "", fallback)).strip(" _.-")
+    value = (name or "").strip() or derived
     if not value:
         raise ServiceError("Give the dataset a name.", field="name")
     if len(value) > 200:

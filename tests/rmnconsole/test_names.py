@@ -67,4 +67,4 @@ def test_a_name_from_a_file_name_is_made_to_fit(data_root):
     from datasets_app.library.services import register_dataset_file
 
     path = write_jsonl(data_root / "datasets" / "sft" / "my data (1).jsonl", sft_rows(5))
-    assert register_dataset_file(path, background=False).name == "my_data_1"
+    assert register_dataset_file(path, background=False).name == "my data 1"
