@@ -52,6 +52,7 @@ class FederationIn(Schema):
     task_adapter: str | None = None
     members: list[MemberIn] = []
     options: OptionsIn = OptionsIn()
+    subtract: bool = False  # required to accept a negative member weight (it subtracts that adapter)
 
 
 class MemberOut(Schema):
@@ -259,6 +260,7 @@ def create_federation(request, payload: FederationIn):
         method=payload.method,
         options=payload.options.model_dump(),
         user=request.user,
+        subtract=payload.subtract,
     )
     return Status(201, federation_out(federation))
 

@@ -153,9 +153,15 @@ def import_config(data: dict, *, user=None, name: str | None = None) -> Federati
         options=options,
         user=user,
         gate_weights=_gate_weights(data),
+        subtract=True,  # the exported federation was created with its negative weights confirmed
     )
     audit.record(user, "federation.import", federation, f"imported federation {federation.name}")
     return federation
+
+
+def export_slug(federation: Federation) -> str:
+    """The federation's name as a safe file stem (the config and the composed adapter download under it)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", federation.name).strip("-") or "federation"
 
 
 def export_composed_adapter(federation: Federation, user=None) -> Path:
@@ -166,7 +172,7 @@ def export_composed_adapter(federation: Federation, user=None) -> Path:
         raise ServiceError(
             "Only additive federations compose into one adapter; gated and sequential need all members."
         )
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", federation.name).strip("-") or "federation"
+    slug = export_slug(federation)
     folder = data_dir(EXPORTS) / "federations" / f"{slug}-v{federation.version}"
     folder.parent.mkdir(parents=True, exist_ok=True)
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,7 +139,8 @@ def _as_federation(value) -> Federation:
 
 
 def _free_name(stem: str) -> str:
-    stem = stem[:100] or "federation"
+    # A stem built from adapter labels ("a v1+b") is made to fit the name rule.
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).strip("_.")[:90] or "federation"
     name, counter = stem, 1
     while Federation.objects.filter(name=name).exists():
         counter += 1

@@ -48,9 +48,14 @@ def _adapters(kind: str):
     return Adapter.objects.filter(adapter_type=kind).select_related("base_model").order_by("name", "-version")
 
 
+class BaseModelChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: FoundationModel) -> str:
+        return obj.name if obj.is_available else f"{obj.name} (weights not on this host)"
+
+
 class FederationForm(forms.Form):
     name = forms.CharField(max_length=120, help_text="e.g. amazon-planning")
-    base_model = forms.ModelChoiceField(queryset=FoundationModel.objects.none(), empty_label=None)
+    base_model = BaseModelChoiceField(queryset=FoundationModel.objects.none(), empty_label=None)
     retailer_adapter = AdapterChoiceField(
         queryset=Adapter.objects.none(), required=False, widget=AdapterSelect, empty_label="— none —"
     )
@@ -59,6 +64,11 @@ class FederationForm(forms.Form):
         queryset=Adapter.objects.none(), required=False, widget=AdapterSelect, empty_label="— none —"
     )
     task_weight = forms.FloatField(initial=1.0, label="Task weight")
+    subtract = forms.BooleanField(
+        required=False,
+        label="Subtract: allow a negative weight",
+        help_text="A negative weight removes that adapter's behavior from the base; without this, it is refused.",
+    )
     domain_adapters = AdapterMultipleChoiceField(
         queryset=Adapter.objects.none(),
         required=False,
@@ -97,7 +107,10 @@ class FederationForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["base_model"].queryset = FoundationModel.objects.all()
+        # Available bases first: defaulting to one whose weights are absent showed empty adapter lists.
+        self.fields["base_model"].queryset = FoundationModel.objects.order_by("-is_available", "name")
+        if not self.is_bound and "base_model" not in self.initial:
+            self.initial["base_model"] = default_base_model()
         self.fields["retailer_adapter"].queryset = _adapters("retailer")
         self.fields["task_adapter"].queryset = _adapters("task")
         self.fields["domain_adapters"].queryset = _adapters("domain")
@@ -130,6 +143,14 @@ class FederationForm(forms.Form):
                 "gate_dataset_path": data.get("gate_dataset_path") or "",
             }
         return {}
+
+
+def default_base_model() -> int | None:
+    """The first available base that has adapters to compose, else the first available base."""
+    available = FoundationModel.objects.filter(is_available=True).order_by("name")
+    with_adapters = available.filter(adapters__isnull=False).distinct().first()
+    pick = with_adapters or available.first()
+    return pick.pk if pick else None
 
 
 class InferenceForm(forms.Form):

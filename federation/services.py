@@ -23,6 +23,7 @@ from federation.gates import GATE_DEFAULTS, install_gate, start_gate_training
 from federation.models import Federation, FederationMember, Method, Role
 from rmnconsole.core import audit, queues
 from rmnconsole.core.errors import Conflict, Forbidden, NotFound, ServiceError
+from rmnconsole.core.names import validate_name
 from rmnconsole.core.paths import (
     FEDERATIONS,
     data_dir,
@@ -280,12 +281,11 @@ def create_federation(
     options: dict | None = None,
     user=None,
     gate_weights: bytes | None = None,
+    subtract: bool = False,
 ) -> Federation:
     """Validate everything up front, save the federation; gated ones start training their gate (or install
     `gate_weights`, a gate trained elsewhere, as imported from an exported config)."""
-    name = check_text(name or "", "name", "The name").strip()
-    if not name or len(name) > 120:
-        raise ServiceError("Give the federation a name (1–120 characters).", field="name")
+    name = validate_name(check_text(name or "", "name", "The name"), what="The federation name")
     if method not in Method.values:
         raise ServiceError(f"Method {method!r} is not one of {', '.join(Method.values)}.", field="method")
     base = resolve_base_model(base_model)
@@ -296,6 +296,14 @@ def create_federation(
     if method == Method.GATED and len(members) < 2:
         raise ServiceError("Gated routing needs at least two adapters to route between.", field="members")
     checked = [_check_member(base, item, i) for i, item in enumerate(members)]
+    negative = [m for m in checked if m.weight < 0]
+    if negative and not subtract:
+        # A minus sign typed by mistake would silently invert an adapter; subtracting must be meant.
+        raise ServiceError(
+            f"Weight {negative[0].weight:g} of {negative[0].adapter.label} is negative, which subtracts that "
+            "adapter's behavior. Choose 'subtract' to confirm, or use a positive weight.",
+            field="members",
+        )
     seen: set[int] = set()
     for member in checked:
         if member.adapter.pk in seen:

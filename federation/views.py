@@ -17,6 +17,11 @@ from rmnconsole.core.errors import NotFound, ServiceError
 STOP_POLLING = 286
 
 
+# Median per-token latency of gated (X-LoRA) over additive unmerged, from benchmarks/federation_latency.py on CPU;
+# the issue's report measured ~30× through the console. Rerun the benchmark on new hardware and update.
+GATED_SLOWDOWN = 30
+
+
 def _add_error(form, exc: ServiceError) -> None:
     field = exc.field if exc.field in form.fields else None
     form.add_error(field, exc.message)
@@ -47,6 +52,7 @@ def index(request):
                 method=form.cleaned_data["method"],
                 options=form.options(),
                 user=request.user,
+                subtract=form.cleaned_data.get("subtract", False),
             )
         except ServiceError as exc:
             _add_error(form, exc)
@@ -55,6 +61,7 @@ def index(request):
             return redirect("federation:detail", federation_id=federation.pk)
     context = {
         "form": form,
+        "gated_slowdown": GATED_SLOWDOWN,
         "import_form": ImportForm(),
         "federations": Federation.objects.select_related("base_model").prefetch_related("members__adapter"),
         "cache_states": _cache_states() if request.user.is_staff else [],
@@ -97,6 +104,7 @@ def detail(request, federation_id: int):
         "approximate": services.is_approximate(federation),
         "gate_training": federation.gate_trainings.order_by("-pk").first(),
         "infer_form": InferenceForm(),
+        "subtracted": [s for s in _stack(federation) if s["weight"] < 0],
     }
     return render(request, "federation/detail.html", context)
 
@@ -197,7 +205,7 @@ def export_json(request, federation_id: int):
     federation = _federation(federation_id)
     response = JsonResponse(config_io.export_config(federation), json_dumps_params={"indent": 2})
     response["Content-Disposition"] = (
-        f'attachment; filename="federation-{federation.pk}-v{federation.version}.json"'
+        f'attachment; filename="{config_io.export_slug(federation)}-v{federation.version}.json"'
     )
     return response
 

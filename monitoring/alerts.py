@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Avg, Min
+from django.db.models import Avg, Count, Min
 from django.utils import timezone
 
 from monitoring.engine.plateau import detect_plateau
@@ -38,6 +38,8 @@ class Thresholds:
     plateau_tolerance: float = 0.01
     heartbeat_stale_seconds: float = 90.0
     window_seconds: float = 60.0
+    cpu_percent: float = 95.0
+    cpu_window_seconds: float = 600.0
 
     @classmethod
     def from_settings(cls) -> Thresholds:
@@ -49,6 +51,8 @@ class Thresholds:
             heartbeat_stale_seconds=float(settings.RMN_HEARTBEAT_STALE_SECONDS),
             # Averages over a short window, so a one-sample spike does not page anyone.
             window_seconds=float(settings.RMN_ALERT_WINDOW_SECONDS),
+            cpu_percent=float(getattr(settings, "RMN_ALERT_CPU_PERCENT", 95.0)),
+            cpu_window_seconds=float(getattr(settings, "RMN_ALERT_CPU_WINDOW_SECONDS", 600.0)),
         )
 
 
@@ -109,6 +113,37 @@ def resource_firings(now: datetime, t: Thresholds) -> list[Firing]:
                         t.memory_percent,
                     )
                 )
+    return firings
+
+
+def cpu_firings(now: datetime, t: Thresholds) -> list[Firing]:
+    """A host whose CPU averaged above the threshold over a long window (10 min by default) that samples cover.
+
+    A long window on purpose: a busy minute is normal, a saturated quarter of an hour starves workers and the web
+    server alike (it once sat at 98–100% for 20 minutes with no alert)."""
+    since = now - timedelta(seconds=t.cpu_window_seconds)
+    rows = (
+        SystemSample.objects.filter(resolution=RAW, gpu_index__isnull=True, at__gte=since, at__lte=now)
+        .exclude(cpu_percent=None)
+        .values("host")
+        .annotate(cpu=Avg("cpu_percent"), first=Min("at"), samples=Count("id"))
+        .order_by("host")
+    )
+    firings = []
+    for r in rows:
+        covered = (now - r["first"]).total_seconds() >= 0.8 * t.cpu_window_seconds
+        if covered and r["samples"] >= 3 and r["cpu"] > t.cpu_percent:
+            minutes = t.cpu_window_seconds / 60
+            firings.append(
+                Firing(
+                    Rule.CPU_SATURATION,
+                    f"{r['host']}/cpu",
+                    Severity.WARNING,
+                    f"{r['host']} CPU averaged {r['cpu']:.0f}% over {minutes:g} min > {t.cpu_percent:g}%",
+                    r["cpu"],
+                    t.cpu_percent,
+                )
+            )
     return firings
 
 
@@ -199,8 +234,14 @@ def evaluate_alerts(
     now = now or timezone.now()
     t = thresholds or Thresholds.from_settings()
     result = Evaluation()
-    firings = resource_firings(now, t) + job_firings(now, t)
-    evaluated = {Rule.GPU_UTILIZATION, Rule.MEMORY, Rule.STALE_HEARTBEAT, Rule.LOSS_PLATEAU}
+    firings = resource_firings(now, t) + cpu_firings(now, t) + job_firings(now, t)
+    evaluated = {
+        Rule.GPU_UTILIZATION,
+        Rule.MEMORY,
+        Rule.STALE_HEARTBEAT,
+        Rule.LOSS_PLATEAU,
+        Rule.CPU_SATURATION,
+    }
     queue_list, queues_ok = queue_firings(queue_states())
     if queues_ok:
         firings += queue_list

@@ -132,6 +132,7 @@ class Alert(models.Model):
         LOSS_PLATEAU = "loss_plateau", "Loss plateau"
         STALE_HEARTBEAT = "stale_heartbeat", "Stale heartbeat"
         QUEUE_NO_WORKER = "queue_no_worker", "Queue without worker"
+        CPU_SATURATION = "cpu_saturation", "CPU saturation"
 
     class Severity(models.TextChoices):
         INFO = "info", "info"

@@ -168,19 +168,34 @@ def series(
     }
 
 
-def loss_curves(*, running_limit: int = 6, recent_limit: int = 4, max_points: int = 300) -> list[dict]:
-    """Loss curves of running jobs and the most recent finished ones; long curves are averaged per step bucket."""
-    running = list(
-        TrainingJob.objects.filter(status=TrainingJob.Status.RUNNING)
-        .order_by("-started_at", "-id")
-        .values("id", "adapter_name", "status", "current_step", "total_steps")[:running_limit]
-    )
-    recent = list(
-        TrainingJob.objects.filter(status__in=TrainingJob.FINISHED, started_at__isnull=False)
-        .order_by("-finished_at", "-id")
-        .values("id", "adapter_name", "status", "current_step", "total_steps")[:recent_limit]
-    )
-    jobs = running + recent
+LOSS_FIELDS = ("id", "adapter_name", "status", "current_step", "total_steps")
+
+
+def loss_curves(
+    *, running_limit: int = 6, recent_limit: int = 4, max_points: int = 300, job_ids: list[int] | None = None
+) -> list[dict]:
+    """Loss curves of the chosen jobs (`job_ids`), else running jobs plus the recent runs that matter; long curves are
+    averaged per step bucket.
+
+    "Matter": among the last 25 finished runs, completed ones first, then the longest (most steps). Picking the last
+    four finished jobs showed four failed one-step runs and dropped the long real run."""
+    if job_ids:
+        chosen = TrainingJob.objects.filter(pk__in=job_ids[:10]).order_by("-id").values(*LOSS_FIELDS)
+        jobs = list(chosen)
+    else:
+        running = list(
+            TrainingJob.objects.filter(status=TrainingJob.Status.RUNNING)
+            .order_by("-started_at", "-id")
+            .values(*LOSS_FIELDS)[:running_limit]
+        )
+        window = list(
+            TrainingJob.objects.filter(status__in=TrainingJob.FINISHED, started_at__isnull=False)
+            .order_by("-finished_at", "-id")
+            .values(*LOSS_FIELDS)[:25]
+        )
+        window = [j for j in window if j["current_step"] > 1] or window
+        window.sort(key=lambda j: (j["status"] != TrainingJob.Status.COMPLETED, -j["current_step"]))
+        jobs = running + window[:recent_limit]
     if not jobs:
         return []
     widths = {

@@ -38,7 +38,10 @@ def _controls(request) -> dict:
     host = request.GET.get("host", "")[:200]
     gpu_raw = request.GET.get("gpu", "")
     gpu = int(gpu_raw) if gpu_raw.isdigit() and int(gpu_raw) < 1024 else None
-    return {"range": rng, "host": host, "gpu": gpu}
+    loss_jobs = [
+        int(x) for x in request.GET.get("loss_jobs", "").replace(",", " ").split()[:10] if x.isdigit()
+    ]
+    return {"range": rng, "host": host, "gpu": gpu, "loss_jobs": loss_jobs}
 
 
 def _chart_payload(controls: dict) -> dict:
@@ -52,7 +55,7 @@ def _chart_payload(controls: dict) -> dict:
         "range": controls["range"],
         "bucket_seconds": samples["bucket_seconds"],
         "series": samples["series"],
-        "loss": queries.loss_curves(),
+        "loss": queries.loss_curves(job_ids=controls.get("loss_jobs") or None),
         "adapters": queries.adapter_performance(),
     }
 

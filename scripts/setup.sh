@@ -24,3 +24,13 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
+
+# Chart.js for sites without the CDN: the console falls back to this copy (served as static/vendor/chartjs/).
+chartjs="var/npm/node_modules/chart.js/dist/chart.umd.min.js"
+if [ ! -f "$chartjs" ]; then
+  if command -v npm >/dev/null; then
+    npm install --silent --no-audit --no-fund --prefix var/npm "chart.js@4.6.1"
+  else
+    echo "warning: npm not found; charts need the Chart.js CDN (install Node.js and re-run to vendor a local copy)" >&2
+  fi
+fi

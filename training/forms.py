@@ -12,12 +12,40 @@ from training.models import AdapterType, FoundationModel, TrainingType
 
 BASIC = ("epochs", "lora_r", "lora_alpha", "batch_size", "learning_rate", "quantization")
 
+# Written out: labels derived from the parameter names by text replacement produced "Learning rankate".
+LABELS = {
+    "epochs": "Epochs",
+    "max_steps": "Max steps",
+    "lora_r": "LoRA rank (r)",
+    "lora_alpha": "LoRA alpha",
+    "lora_dropout": "LoRA dropout",
+    "target_modules": "Target modules",
+    "batch_size": "Batch size",
+    "gradient_accumulation_steps": "Gradient accumulation steps",
+    "learning_rate": "Learning rate",
+    "lr_scheduler": "Learning rate scheduler",
+    "warmup_ratio": "Warmup ratio",
+    "weight_decay": "Weight decay",
+    "max_grad_norm": "Max gradient norm",
+    "max_seq_length": "Max sequence length",
+    "quantization": "Quantization",
+    "gradient_checkpointing": "Gradient checkpointing",
+    "validation_split": "Validation split",
+    "eval_steps": "Eval every N steps",
+    "checkpoint_steps": "Checkpoint every N steps",
+    "logging_steps": "Log every N steps",
+    "seed": "Random seed",
+    "assistant_only_loss": "Loss on assistant turns only",
+    "beta": "DPO beta",
+    "num_gpus": "GPUs",
+}
+
 
 def _param_field(name: str, default: Any) -> forms.Field:
     param = PARAMS[name]
     placeholder = GUIDE_EXAMPLE.get(name, default)
     attrs = {"placeholder": "" if placeholder is None else str(placeholder)}
-    label = name.replace("_", " ").capitalize().replace("Lora", "LoRA").replace(" r", " rank")
+    label = LABELS.get(name) or name.replace("_", " ").capitalize()
     kwargs = {"required": False, "label": label, "help_text": param.help}
     if param.kind is bool:
         return forms.BooleanField(initial=default, **kwargs)
@@ -53,8 +81,7 @@ class StartTrainingForm(forms.Form):
         required=False,
         max_length=500,
         label="…or a dataset path",
-        widget=forms.TextInput(attrs={"placeholder": GUIDE_EXAMPLE["dataset_path"]}),
-        help_text="JSONL, relative to the data root.",
+        help_text="A .jsonl under the data root's datasets/ folder, e.g. datasets/sft/my_data.jsonl.",
     )
     quality_override = forms.BooleanField(
         required=False, label="Train even if the dataset is below the quality gate"
@@ -67,6 +94,9 @@ class StartTrainingForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["base_model"].queryset = FoundationModel.objects.filter(is_available=True)
         self.fields["dataset"].choices = [("", "—"), *_dataset_choices()]
+        if not self.is_bound and not self.initial.get("dataset") and not self.initial.get("dataset_path"):
+            # A first run should work as offered: preselect the demo SFT set (or the first SFT set) when there is one.
+            self.initial["dataset"] = _default_dataset()
         defaults = TrainingConfig().to_dict()
         for name in PARAMS:
             self.fields[name] = _param_field(name, defaults[name])
@@ -80,7 +110,7 @@ class StartTrainingForm(forms.Form):
     def clean(self):
         cleaned = super().clean()
         if not cleaned.get("dataset") and not cleaned.get("dataset_path"):
-            self.add_error("dataset_path", "Choose a dataset from the library or give a dataset path.")
+            self.add_error("dataset", "Choose a dataset from the library or give a dataset path.")
         try:
             build_config(cleaned.get("training_type") or "sft", self.config())
         except ConfigError as exc:
@@ -102,5 +132,27 @@ class StartTrainingForm(forms.Form):
 
 
 def _dataset_choices() -> list[tuple[str, str]]:
-    rows = Dataset.objects.order_by("name", "-version")[:500]
-    return [(str(d.pk), f"{d.name} v{getattr(d, 'version', 1)} ({d.dataset_type}, {d.path})") for d in rows]
+    rows = list(Dataset.objects.order_by("name", "-version")[:500])
+    groups = []
+    for kind, title in (("sft", "SFT (prompt → completion)"), ("dpo", "DPO (chosen / rejected)")):
+        picked = [(str(d.pk), _dataset_label(d)) for d in rows if d.dataset_type == kind]
+        if picked:
+            groups.append((title, picked))
+    other = [(str(d.pk), _dataset_label(d)) for d in rows if d.dataset_type not in ("sft", "dpo")]
+    if other:
+        groups.append(("Other", other))
+    return groups
+
+
+def _dataset_label(d) -> str:
+    score = "not validated" if d.quality_score is None else f"quality {d.quality_score:.0f}"
+    return f"{d.name} v{d.version} ({d.dataset_type}, {d.num_examples} examples, {score})"
+
+
+def _default_dataset() -> str:
+    sft = Dataset.objects.filter(dataset_type="sft").exclude(quality_score=None)
+    pick = (
+        sft.filter(name="demo_alpha_rmis_sft").order_by("-version").first()
+        or sft.order_by("-created_at").first()
+    )
+    return str(pick.pk) if pick else ""

@@ -16,6 +16,7 @@ from datasets_app.models import Dataset
 from rmnconsole.core import audit, queues
 from rmnconsole.core.errors import Conflict, Forbidden, NotFound, ServiceError
 from rmnconsole.core.hashing import file_sha256
+from rmnconsole.core.names import validate_name
 from rmnconsole.core.paths import (
     PathOutsideDataRoot,
     relative_to_root,
@@ -155,12 +156,14 @@ def validate_request(
             f"adapter_type must be one of {', '.join(AdapterType.values)}", field="adapter_type"
         )
     try:
+        # Stricter than the common name rule: the name is a SlugField and the adapter's folder name.
         validate_slug(adapter_name or "")
     except Exception:
         raise ServiceError(
             "adapter_name must be a slug: letters, digits, '_' or '-' (e.g. amazon_schema_v2)",
             field="adapter_name",
         ) from None
+    validate_name(adapter_name, field="adapter_name", what="The adapter name")
     if len(adapter_name) > 100:
         raise ServiceError("adapter_name is longer than 100 characters", field="adapter_name")
     if training_type not in TrainingType.values:
@@ -172,7 +175,28 @@ def validate_request(
     except ConfigError as exc:
         name, message = next(iter(exc.errors.items()))
         raise ServiceError(f"Invalid {name}: {message}", field=name, details=exc.errors) from exc
-    return resolve_base_model(base_model), cfg.to_dict()
+    model = resolve_base_model(base_model)
+    _check_target_modules(model, cfg.to_dict().get("target_modules") or [])
+    return model, cfg.to_dict()
+
+
+def _check_target_modules(model: FoundationModel, targets: list[str]) -> None:
+    """Refuse target modules the base model does not have, read from its weight headers (no weights loaded)."""
+    from training.engine.module_names import leaf_names, linear_module_paths, unknown_target_modules
+
+    if not targets or not model.local_path:
+        return
+    try:
+        paths = linear_module_paths(model.local_path)
+    except (OSError, ValueError):
+        return  # unreadable headers: the worker's load reports the real problem
+    unknown = unknown_target_modules(targets, paths)
+    if unknown:
+        raise ServiceError(
+            f"{model.name} has no module named {', '.join(unknown)}; "
+            f"its linear layers are {', '.join(leaf_names(paths))} (or use all-linear).",
+            field="target_modules",
+        )
 
 
 # --- verbs ----------------------------------------------------------------------------------------------

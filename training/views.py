@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from datasets_app.models import Dataset
 from rmnconsole.core.errors import Conflict, NotFound, ServiceError
 from training import queries, scaleout, services
 from training.forms import StartTrainingForm
@@ -41,11 +42,23 @@ def metric_numbers(metrics: dict) -> dict[str, str]:
     }
 
 
+def job_tokens_per_second(job: TrainingJob) -> tuple[float | None, str]:
+    """One number for a job's speed on every page: the whole-run average once it ended, the last window while it runs.
+
+    The two differ several-fold (warm-up, evaluation pauses), which is why the job page and history once disagreed."""
+    final = (job.final_metrics or {}).get("tokens_per_second")
+    if job.is_finished and final not in (None, ""):
+        return final, "average over the whole run"
+    return job.tokens_per_second, "last logging window"
+
+
 def _job_context(job: TrainingJob) -> dict:
+    tps, tps_basis = job_tokens_per_second(job)
     live = {
         "step": f"{job.current_step} / {job.total_steps or '?'}",
         "epoch": f"epoch {job.epoch:.2f}",
-        "tokens_per_second": _fmt(job.tokens_per_second, 0),
+        "tokens_per_second": _fmt(tps, 0),
+        "tokens_per_second_basis": tps_basis,
         "eta": "—" if job.eta_seconds is None else f"{job.eta_seconds:.0f} s",
     }
     return {
@@ -120,12 +133,16 @@ def new_job(request):
                     allow_waiting=data.get("allow_waiting", False),
                 )
             except ServiceError as exc:
-                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+                field = exc.field if exc.field in form.fields else None
+                if field == "dataset_path" and data["dataset"] and not data["dataset_path"]:
+                    field = "dataset"  # the user picked from the library: the message belongs on that choice
+                form.add_error(field, exc.message)
                 for name, message in (exc.details or {}).items():
                     if name in form.fields and name != exc.field:
                         form.add_error(name, message)
             else:
-                messages.success(request, f"Training job #{job.pk} ({job.adapter_name}) queued.")
+                # No status in the flash: it would still say "queued" on the page after the job completed.
+                messages.success(request, f"Training job #{job.pk} ({job.adapter_name}) submitted.")
                 return redirect("training:job_detail", job_id=job.pk)
     else:
         initial = {}
@@ -135,7 +152,12 @@ def new_job(request):
             except NotFound as exc:
                 raise Http404(exc.message) from exc
         form = StartTrainingForm(initial=initial)
-    return render(request, "training/new_job.html", {"form": form, "cloned_from": request.GET.get("clone")})
+    context = {
+        "form": form,
+        "cloned_from": request.GET.get("clone"),
+        "has_datasets": Dataset.objects.exists(),
+    }
+    return render(request, "training/new_job.html", context)
 
 
 def job_detail(request, job_id: int):

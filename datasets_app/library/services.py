@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import stat
 import time
 import uuid
@@ -22,6 +23,7 @@ from datasets_app.models import Dataset
 from rmnconsole.core import audit, providers
 from rmnconsole.core.errors import Conflict, Forbidden, NotFound, ServiceError
 from rmnconsole.core.hashing import file_sha256
+from rmnconsole.core.names import validate_name
 from rmnconsole.core.paths import (
     DATASETS,
     UPLOADS,
@@ -81,14 +83,16 @@ def resolve_dataset_path(path: str | Path) -> Path:
 
 
 def _clean_name(name: str | None, fallback: str) -> str:
-    value = (name or "").strip() or fallback.strip()
+    # A name derived from a file name is made to fit the name rule; a name the user typed is checked as typed.
+    derived = re.sub(r" {2,}", " ", re.sub(r"[^A-Za-z0-9_. -]+", "", fallback)).strip(" _.-")
+    value = (name or "").strip() or derived
     if not value:
         raise ServiceError("Give the dataset a name.", field="name")
     if len(value) > 200:
         raise ServiceError("The name is longer than 200 characters.", field="name")
     if any(ord(c) < 32 or ord(c) == 127 for c in value):
         raise ServiceError("The name contains control characters.", field="name")
-    return value
+    return validate_name(value, what="The dataset name")
 
 
 def _clean_type(dataset_type: str | None) -> str | None:

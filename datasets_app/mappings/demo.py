@@ -388,7 +388,35 @@ def seed_demo(*, rows: int = 20_000, force: bool = False, user=None) -> dict:
             continue
         with transaction.atomic():
             created += _seed_versions(source, name, retailer, versions, notes, user)
-    return {"folder": str(folder), "rows": rows, "sources": sorted(sources), "mappings_created": created}
+    datasets = _seed_training_datasets(user)
+    return {
+        "folder": str(folder),
+        "rows": rows,
+        "sources": sorted(sources),
+        "mappings_created": created,
+        "datasets_created": datasets,
+    }
+
+
+DEMO_DATASETS = (("demo_alpha_rmis_sft", "sft"), ("demo_alpha_rmis_dpo", "dpo"))
+
+
+def _seed_training_datasets(user) -> list[str]:
+    """A ready SFT and DPO set from the Alpha mapping, so a fresh console's first training run has data to pick."""
+    from datasets_app.models import Dataset
+
+    alpha = (
+        SchemaMapping.objects.filter(name="alpha_events_to_rmis", status="active")
+        .order_by("-version")
+        .first()
+    )
+    created = []
+    for name, kind in DEMO_DATASETS:
+        if alpha is None or Dataset.objects.filter(name=name).exists():
+            continue
+        svc.build_training_dataset(alpha, examples=64, name=name, seed=0, user=user, kind=kind)
+        created.append(name)
+    return created
 
 
 def _seed_versions(

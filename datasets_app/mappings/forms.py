@@ -52,9 +52,18 @@ class SourceRegisterForm(forms.Form):
 
 
 class BuildDatasetForm(forms.Form):
+    kind = forms.ChoiceField(
+        label="Dataset type",
+        choices=[
+            ("sft", "SFT: prompt → the harmonized record"),
+            ("dpo", "DPO: the correct record (chosen) vs a corrupted one (rejected)"),
+        ],
+        initial="sft",
+        required=False,
+    )
     examples = forms.IntegerField(min_value=1, max_value=100_000, initial=500)
     name = forms.CharField(
-        max_length=120, required=False, help_text="Dataset name (default: <retailer>_rmis_v<N>_sft)."
+        max_length=120, required=False, help_text="Dataset name (default: <retailer>_rmis_v<N>_<type>)."
     )
     seed = forms.IntegerField(min_value=0, max_value=2**31, initial=0)
 

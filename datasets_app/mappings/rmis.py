@@ -146,6 +146,15 @@ SCHEMAS: dict[tuple[str, int], RmisSchema] = {
 
 DEFAULT_SCHEMA = ("rmis.ad_event", 1)
 
+# Plausible medians of ratios between mapped fields. Ratios do not change between one event and a daily aggregate,
+# so they catch unit slips a per-field range cannot: cost left in micros (÷1000 instead of ÷1,000,000) makes the
+# median CPC 1000× too high. (name, numerator, denominator, multiplier, low, high, unit)
+PLAUSIBLE_RATIOS = (
+    ("CPC", "cost", "clicks", 1.0, 0.005, 200.0, "currency units per click"),
+    ("CPM", "cost", "impressions", 1000.0, 0.01, 500.0, "currency units per 1000 impressions"),
+    ("ROAS", "attributed_sales", "cost", 1.0, 0.01, 1000.0, "sales per unit of cost"),
+)
+
 # Derived metrics are computed from stored fields and never mapped from raw reports.
 DERIVED_METRICS = {
     "ctr": "clicks / impressions",

@@ -340,24 +340,31 @@ def build_training_dataset(
     seed: int = 0,
     user=None,
     query: browser.Query | None = None,
+    kind: str = "sft",
 ):
-    """Sample source records, harmonize them, write prompt/completion SFT JSONL under datasets/ and register it."""
+    """Sample source records, harmonize them, write JSONL under datasets/ and register it.
+
+    kind "sft": prompt/completion; "dpo": prompt/chosen (the correct RMIS record)/rejected (a corrupted copy)."""
     from datasets_app.library.services import (
         register_dataset_file,
     )  # the Datasets helper's service (validates the file)
 
     if not 1 <= int(examples) <= MAX_EXAMPLES:
         raise ServiceError(f"examples must be between 1 and {MAX_EXAMPLES}", field="examples")
+    if kind not in ("sft", "dpo"):
+        raise ServiceError("kind must be sft or dpo", field="kind")
     schema = mapping_schema(mapping)
     meta = source_meta(mapping.source)
-    name = (name or f"{mapping.retailer}_rmis_v{mapping.version}_sft").strip()
+    name = (name or f"{mapping.retailer}_rmis_v{mapping.version}_{kind}").strip()
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S%f")
-    dest = data_dir(DATASETS) / f"{mapping.retailer}_mapping{mapping.pk}_v{mapping.version}_{stamp}.jsonl"
+    dest = (
+        data_dir(DATASETS) / f"{mapping.retailer}_mapping{mapping.pk}_v{mapping.version}_{kind}_{stamp}.jsonl"
+    )
     with duckdb_connection() as con:
         try:
             stats = write_sft(
                 con, meta, mapping_rules(mapping), schema, dest, retailer=mapping.source.name, examples=examples, seed=seed,
-                query=query,
+                query=query, kind=kind,
             )  # fmt: skip
         except SourceError as exc:
             raise ServiceError(f"harmonizing failed: {exc}") from None
@@ -365,7 +372,7 @@ def build_training_dataset(
         raise ServiceError(
             "no complete record to write: every sampled row has a null required field", field="examples"
         )
-    dataset = register_dataset_file(dest, name=name, dataset_type="sft", user=user)
+    dataset = register_dataset_file(dest, name=name, dataset_type=kind, user=user)
     audit.record(
         user, "mapping.build_dataset", mapping, f"built {dest.name} ({stats['written']} examples)", **stats
     )

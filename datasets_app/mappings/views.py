@@ -102,9 +102,9 @@ def mapping_validate(request, mapping_id: int):
     except ServiceError as exc:
         report = {"status": "error", "rows": 0, "checks": [], "failure": exc.message}
     if request.htmx:
-        return render(
-            request, "datasets_app/mappings/validation.html", {"report": report, "mapping": mapping}
-        )
+        # oob_version: the version table's badge for this version changes with the report (it said "not validated").
+        context = {"report": report, "mapping": mapping, "oob_version": True}
+        return render(request, "datasets_app/mappings/validation.html", context)
     return redirect("datasets_app:mapping_detail", mapping_id=mapping.pk)
 
 
@@ -139,7 +139,7 @@ def mapping_build(request, mapping_id: int):
         try:
             dataset, stats = svc.build_training_dataset(
                 mapping, examples=form.cleaned_data["examples"], name=form.cleaned_data["name"], seed=form.cleaned_data["seed"],
-                user=request.user,
+                user=request.user, kind=form.cleaned_data["kind"] or "sft",
             )  # fmt: skip
         except ServiceError as exc:
             messages.error(request, exc.message)

@@ -73,7 +73,11 @@ def verdict(difference: PairedDifference | None, name_a: str = "A", name_b: str 
     if difference is None:
         return "No reference answers: compare the responses and latency side by side."
     label = "exact match" if difference.metric == "exact_match" else "token-F1"
-    ci = f"{label} {difference.mean_b:.2f} vs {difference.mean_a:.2f}, 95% CI of B−A [{difference.ci_low:+.2f}, {difference.ci_high:+.2f}]"
+    # A before B, in the order of the page's columns (it once read "B vs A" under an A | B table).
+    ci = (
+        f"{label} A {difference.mean_a:.2f} vs B {difference.mean_b:.2f}, "
+        f"95% CI of B−A [{difference.ci_low:+.2f}, {difference.ci_high:+.2f}]"
+    )
     if difference.ci_low > 0:
         return f"B ({name_b}) is better on accuracy, CI excludes 0 ({ci})."
     if difference.ci_high < 0:

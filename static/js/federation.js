@@ -13,6 +13,11 @@
       option.disabled = other;
       if (other && option.selected) option.selected = false;
     });
+    // An empty list says why instead of looking broken.
+    form.querySelectorAll("[data-empty-note]").forEach(function (note) {
+      var select = form.querySelector("select[name=" + note.dataset.emptyNote + "]");
+      note.hidden = !select || select.querySelectorAll("option[data-base]:not([disabled])").length > 0;
+    });
   }
   document.addEventListener("DOMContentLoaded", function () {
     var form = document.getElementById("federation-form");

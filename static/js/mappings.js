@@ -26,6 +26,16 @@
       removePair.closest("tr").remove();
       return;
     }
+    // An export is a file download, not an HTMX swap: the filter form's hx-get would paste the file into the page.
+    var exportButton = event.target.closest("[data-export-format]");
+    if (exportButton) {
+      var form = exportButton.closest("form");
+      var params = new URLSearchParams(new FormData(form));
+      params.delete("partial");
+      params.set("format", exportButton.getAttribute("data-export-format"));
+      window.location.assign(exportButton.getAttribute("data-export-url") + "?" + params.toString());
+      return;
+    }
     var addFilter = event.target.closest("[data-add-filter]");
     if (addFilter) {
       var list = document.getElementById("column-filters");

@@ -71,12 +71,7 @@
   function render() {
     var data = payload();
     if (!data) return;
-    if (typeof Chart === "undefined") {
-      document.querySelectorAll(".chart-box").forEach(function (box) {
-        if (!box.querySelector(".chart-empty")) { var n = document.createElement("div"); n.className = "chart-empty"; n.textContent = "Chart.js did not load (check CHARTJS_URL)"; box.appendChild(n); }
-      });
-      return;
-    }
+    if (!window.rmnCharts.ready()) return;
     var gpus = data.series.filter(function (s) { return s.kind === "gpu"; });
     var hosts = data.series.filter(function (s) { return s.kind === "host"; });
     var gTimes = timeAxis(gpus), hTimes = timeAxis(hosts);

@@ -102,7 +102,7 @@
   }
 
   function start() {
-    if (typeof Chart === "undefined") { return; }
+    if (!window.rmnCharts.ready()) { return; }
     document.querySelectorAll("canvas[data-loss-chart]").forEach(liveLossChart);
     overlay();
   }

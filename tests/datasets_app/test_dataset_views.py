@@ -53,7 +53,8 @@ def test_htmx_upload_returns_the_score_partial(client_logged_in, data_root):
     html = response.content.decode()
     ds = Dataset.objects.get(name="ui upload")
     assert f'data-dataset="{ds.pk}"' in html and 'data-score="100.0"' in html and "Excellent" in html
-    assert "hx-trigger" not in html  # validated inline: nothing to poll
+    assert 'hx-trigger="every' not in html  # validated inline: nothing to poll
+    assert "data-refresh-library" in html  # the library table below reloads with the new row
 
 
 def test_htmx_upload_errors_come_back_as_messages(client_logged_in, settings):

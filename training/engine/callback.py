@@ -65,6 +65,10 @@ class ProgressCallback(TrainerCallback):
         self._win_tokens = 0
         self._tps: float | None = None
 
+    def note(self, line: str) -> None:
+        """A line for the job's log, sent with the next progress report."""
+        self._lines.append(line)
+
     # -- trainer events --------------------------------------------------------------
     def on_train_begin(self, args, state, control, **kwargs):
         now = time.perf_counter()

@@ -76,6 +76,24 @@ def quantization_config(quantization: str, device: Device):
     return None
 
 
+def quantization_note(model, quantization: str) -> str | None:
+    """A log line that says what quantization the loaded model really has (read from its layers, not the request)."""
+    if quantization in ("", "none", None):
+        return None
+    kinds: dict[str, int] = {}
+    for module in model.modules():
+        weight = getattr(module, "weight", None)
+        kind = getattr(weight, "quant_type", None)
+        if kind:
+            kinds[kind] = kinds.get(kind, 0) + 1
+    if quantization == "4bit":
+        if kinds.get("nf4"):
+            return f"4-bit NF4 quantization applied (bitsandbytes): {kinds['nf4']} linear layers hold NF4 weights"
+        return f"4-bit quantization requested but no NF4 layer was found (found: {kinds or 'none'})"
+    int8 = sum(1 for m in model.modules() if type(m).__name__ == "Linear8bitLt")
+    return f"8-bit quantization applied (bitsandbytes): {int8} linear layers are int8"
+
+
 def load_model_and_tokenizer(folder: Path, quantization: str, device: Device):
     """Model + tokenizer from `folder`; BaseModelUnavailable when files are missing, not safetensors, or need remote code."""
     import torch

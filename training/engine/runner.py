@@ -13,7 +13,7 @@ from training.engine.callback import ProgressCallback
 from training.engine.checkpoints import latest_checkpoint
 from training.engine.config import TrainingConfig
 from training.engine.data import load_training_data
-from training.engine.loading import Device, detect_device, load_model_and_tokenizer
+from training.engine.loading import Device, detect_device, load_model_and_tokenizer, quantization_note
 from training.engine.process import peak_memory_bytes, world_size
 
 
@@ -112,6 +112,9 @@ def build_trainer(run: TrainingRun, callback: ProgressCallback, device: Device):
     )
     quantization = "4bit" if run.training_type == "qlora" else cfg.quantization
     model, tokenizer = load_model_and_tokenizer(run.model_folder, quantization, device)
+    note = quantization_note(model, quantization)
+    if note:
+        callback.note(note)  # QLoRA's log says NF4 was really applied, not only requested
     train_ds = Dataset.from_list(data.train_rows)
     eval_ds = Dataset.from_list(data.eval_rows) if data.eval_rows else None
     args = _common_args(run, device, eval_ds is not None)

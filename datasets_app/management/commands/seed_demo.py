@@ -34,9 +34,11 @@ class Command(BaseCommand):
         except ServiceError as exc:
             raise CommandError(exc.message) from None
         created = ", ".join(result["mappings_created"]) or "none (already there)"
+        datasets = ", ".join(result.get("datasets_created", [])) or "none (already there)"
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo data: {len(result['sources'])} sources in {result['folder']} ({rows} rows each); "
-                f"mappings created: {created} [{time.monotonic() - started:.1f}s]"
+                f"mappings created: {created}; training datasets created: {datasets} "
+                f"[{time.monotonic() - started:.1f}s]"
             )
         )

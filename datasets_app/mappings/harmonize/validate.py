@@ -10,7 +10,7 @@ from datasets_app.mappings.harmonize.browser import Query, SourceMeta, where_cla
 from datasets_app.mappings.harmonize.compiler import Column, compile_columns
 from datasets_app.mappings.harmonize.rules import EnumMap, Rule, RuleError, ToUtc, check_rules, parse_offset
 from datasets_app.mappings.harmonize.sql import Params, SourceError, first_line
-from datasets_app.mappings.rmis import RmisSchema
+from datasets_app.mappings.rmis import PLAUSIBLE_RATIOS, RmisSchema
 
 EXAMPLES = 5
 ERROR_SHARE = 0.01  # more than 1% of rows failing a check makes it an error, not a warning
@@ -24,6 +24,7 @@ CHECK_LABELS = {
     "out_of_range": "Out of range",
     "dst_nonexistent": "Local time in the DST gap (shifted forward)",
     "dst_ambiguous": "Local time in the repeated DST hour (standard time used)",
+    "implausible_scale": "Implausible scale (unit slip?)",
 }
 
 
@@ -207,6 +208,8 @@ def validate(
         aggregates.append(
             f"array_slice(list(DISTINCT coalesce(CAST({c.example} AS VARCHAR), '(null)')) FILTER (WHERE {c.predicate}), 1, {EXAMPLES})"
         )
+    ratios = _ratio_aggregates(columns)
+    aggregates += [expr for _, expr in ratios]
     projections = ", ".join(plan.projections) or "1 AS one"
     sql = f"WITH h AS (SELECT {projections} FROM {rel} AS src {where}{limit}) SELECT {', '.join(aggregates)} FROM h"
     try:
@@ -230,8 +233,42 @@ def validate(
                 "message": c.message,
             }
         )
+    base = 1 + 2 * len(plan.checks)
+    for n, (ratio, _) in enumerate(ratios):
+        check = _ratio_check(ratio, row[base + n])
+        if check:
+            checks.append(check)
     status = _worst([c["severity"] for c in checks])
     return {"status": status, "rows": rows, "coverage": cov, "checks": checks, "summary": _summary(checks)}
+
+
+def _ratio_aggregates(columns: list[Column]) -> list[tuple[tuple, str]]:
+    """Median of each plausibility ratio whose two fields are mapped (see rmis.PLAUSIBLE_RATIOS)."""
+    by_target = {c.target: i for i, c in enumerate(columns)}
+    out = []
+    for ratio in PLAUSIBLE_RATIOS:
+        _, num, den, factor, *_ = ratio
+        if num in by_target and den in by_target:
+            n, d = f'"t{by_target[num]}"', f'"t{by_target[den]}"'
+            expr = f"median({float(factor)} * CAST({n} AS DOUBLE) / {d}) FILTER (WHERE {d} > 0 AND {n} > 0)"
+            out.append((ratio, expr))
+    return out
+
+
+def _ratio_check(ratio: tuple, value) -> dict | None:
+    name, num, den, _, low, high, unit = ratio
+    if value is None or low <= float(value) <= high:
+        return None
+    hint = (
+        "too high: is it still in micros or cents?"
+        if float(value) > high
+        else "too low: was it divided twice?"
+    )
+    return {
+        "check": "implausible_scale", "target": num, "source": f"median {name} = {num} / {den}", "count": 0,
+        "pct": None, "severity": "error", "examples": [f"{float(value):.4g}"], "label": CHECK_LABELS["implausible_scale"],
+        "message": f"median {name} {float(value):.4g} is outside the plausible {low:g}–{high:g} {unit}; {num} looks {hint}",
+    }  # fmt: skip
 
 
 def _summary(checks: list[dict]) -> dict:
