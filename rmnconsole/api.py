@@ -67,6 +67,7 @@ def me(request):
 api.add_router("/datasets", "datasets_app.library.api.router")
 api.add_router("/training", "training.api.router")
 api.add_router("/adapters", "training.api.adapters_router")
+api.add_router("/base-models", "training.model_import.api.router")
 api.add_router("", "datasets_app.mappings.api.router")
 api.add_router("/monitoring", "monitoring.api.router")
 api.add_router("", "federation.api.router")
