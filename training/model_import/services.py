@@ -16,6 +16,7 @@ from training.engine.model_import import (
     ImportFailed,
     ImportResult,
     default_name,
+    inspect_folder,
     parse_pypi_spec,
 )
 from training.model_import.models import ModelImport, SourceKind
@@ -46,12 +47,21 @@ def classify_source(source: str) -> tuple[str, str]:
             field="source",
         ) from exc
     shown = relative_to_root(path)
-    if path.is_dir():
-        return SourceKind.HF_FOLDER, shown
-    if not path.is_file():
-        raise ServiceError(f"{shown!r} does not exist under the data root", field="source")
-    with open(path, "rb") as fh:
-        magic = fh.read(4)
+    try:
+        if path.is_dir():
+            # Cheap (no weights are read), so a bad folder is refused now rather than by the worker.
+            inspect_folder(path)
+            return SourceKind.HF_FOLDER, shown
+        if not path.is_file():
+            raise ServiceError(f"{shown!r} does not exist under the data root", field="source")
+        with open(path, "rb") as fh:
+            magic = fh.read(4)
+    except ImportFailed as exc:
+        raise ServiceError(str(exc), field="source") from exc
+    except OSError as exc:
+        raise ServiceError(
+            f"{shown!r} cannot be read ({exc.strerror or 'I/O error'})", field="source"
+        ) from exc
     if magic != GGUF_MAGIC:
         raise ServiceError(
             f"{path.name!r} is not a GGUF file (it does not start with the GGUF magic bytes)", field="source"
