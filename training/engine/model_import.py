@@ -129,11 +129,26 @@ def default_name(source: str) -> str:
 class Staging:
     """A temporary folder beside models/ (same filesystem, so the final rename is atomic); removed unless kept."""
 
+    STALE_SECONDS = 24 * 3600
+
     def __init__(self, models_dir: Path):
         models_dir.mkdir(parents=True, exist_ok=True)
+        self._sweep(models_dir)
         self.path = Path(tempfile.mkdtemp(prefix=".import-", dir=models_dir))
         self.model = self.path / "model"
         self.model.mkdir()
+
+    @classmethod
+    def _sweep(cls, models_dir: Path) -> None:
+        # A worker killed mid-import cannot clean up after itself; no import runs for a day, so older ones are debris.
+        import time
+
+        for old in models_dir.glob(".import-*"):
+            try:
+                if time.time() - old.stat().st_mtime > cls.STALE_SECONDS:
+                    shutil.rmtree(old, ignore_errors=True)
+            except OSError:
+                continue
 
     def publish(self, target: Path) -> Path:
         if target.exists():
