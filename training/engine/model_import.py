@@ -414,9 +414,9 @@ def _from_gguf(path: Path, staging: Staging, dtype: str, progress: Progress) -> 
             local_files_only=True,
             trust_remote_code=False,
         )
-    except OSError:
-        raise
     except Exception as exc:
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            raise
         raise ImportFailed(f"transformers could not load {file!r}: {str(exc)[:300]}") from exc
     progress("save", 75.0, "writing safetensors")
     _clear_gguf_marker(model)
