@@ -3,6 +3,7 @@
 from django.contrib import admin
 
 from rmnconsole.admin import GuardedAdmin
+from training.model_import import admin as model_import_admin  # noqa: F401 - registers ModelImport
 from training.models import Adapter, FoundationModel, TrainingJob, TrainingMetric
 
 

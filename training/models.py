@@ -7,6 +7,7 @@ from django.db import models
 from django.utils import timezone
 
 from rmnconsole.models import NamedVersionMixin
+from training.model_import.models import ModelImport, SourceKind  # noqa: F401 - registers the import job model
 
 
 class FoundationModel(models.Model):
@@ -32,6 +33,18 @@ class FoundationModel(models.Model):
     availability_note = models.CharField(max_length=300, blank=True)
     checked_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Provenance, filled by an import (training.model_import); blank for rows registered before imports existed.
+    source_kind = models.CharField(max_length=20, choices=SourceKind.choices, blank=True)
+    source_sha256 = models.CharField(max_length=64, blank=True)
+    original_quantization = models.CharField(
+        max_length=40, blank=True, help_text="The GGUF's quantization before dequantizing (e.g. Q4_1)."
+    )
+    architecture = models.CharField(max_length=100, blank=True, help_text="e.g. LlamaForCausalLM")
+    chat_template_present = models.BooleanField(default=False)
+    licence = models.TextField(blank=True, help_text="Licence text or identifier the source carries.")
+    import_job = models.ForeignKey(
+        "training.ModelImport", null=True, blank=True, on_delete=models.SET_NULL, related_name="base_models"
+    )
 
     class Meta:
         ordering = ["is_tiny", "name"]

@@ -1,10 +1,11 @@
-from django.urls import path
+from django.urls import include, path
 
 from training import scaleout_views, views
 
 app_name = "training"
 urlpatterns = [
     path("", views.index, name="index"),
+    path("", include("training.model_import.urls")),
     path("jobs/table/", views.jobs_table, name="jobs_table"),
     path("new/", views.new_job, name="new"),
     path("new/estimate/", scaleout_views.estimate_partial, name="estimate"),

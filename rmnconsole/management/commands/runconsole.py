@@ -80,6 +80,7 @@ class Command(BaseCommand):
 
     def _seed(self) -> None:
         call_command("build_tiny_models", stdout=self.stdout)
+        call_command("import_base_model", "--first-run", stdout=self.stdout)
         if "seed_demo" in get_commands():
             call_command("seed_demo", stdout=self.stdout)
         user_model = get_user_model()

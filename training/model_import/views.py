@@ -1,0 +1,58 @@
+"""The Base models page: the registry table, the Import form, and a live progress partial per import."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+
+from rmnconsole.core.errors import ServiceError
+from training.model_import import services
+from training.model_import.forms import ImportBaseModelForm
+from training.model_import.models import ModelImport
+from training.models import FoundationModel
+
+HTMX_STOP_POLLING = 286
+
+
+def _page(request, form: ImportBaseModelForm, status: int = 200) -> HttpResponse:
+    context = {
+        "form": form,
+        "base_models": FoundationModel.objects.all(),
+        "imports": ModelImport.objects.all()[:10],
+    }
+    return render(request, "training/base_models.html", context, status=status)
+
+
+def base_models(request):
+    if request.method != "POST":
+        return _page(request, ImportBaseModelForm())
+    form = ImportBaseModelForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _page(request, form, status=400)
+    data = form.cleaned_data
+    try:
+        source = data["source"]
+        if data.get("upload"):
+            source = services.store_upload(data["upload"])
+        job = services.submit_model_import(source, name=data["name"], dtype=data["dtype"], user=request.user)
+    except ServiceError as exc:
+        field = exc.field if exc.field in ("source", "name", "dtype") else None
+        if field == "source" and data.get("upload"):
+            field = "upload"
+        form.add_error(field, exc.message)
+        return _page(request, form, status=exc.status)
+    messages.success(request, f"Import of {job.name} queued.")
+    return redirect(reverse("training:base_models") + f"#import-{job.pk}")
+
+
+def import_progress(request, job_id: int):
+    """HTMX polling partial: answers 286 once the import has ended, which stops the polling."""
+    job = ModelImport.objects.filter(pk=job_id).first()
+    if job is None:
+        raise Http404("No such import")
+    response = render(request, "training/base_model_import_progress.html", {"job": job})
+    if job.is_finished:
+        response.status_code = HTMX_STOP_POLLING
+    return response
