@@ -126,7 +126,7 @@ def export_dataset(dataset: Dataset, fmt: str, *, user=None) -> Path:
         raise ServiceError(
             f"Unknown export format {fmt!r}: choose one of {', '.join(FORMATS)}.", field="format"
         )
-    from datasets_app.library.services import open_dataset_file
+    from datasets_app.library.files import open_dataset_file
 
     source = open_dataset_file(dataset)
     target = export_folder() / f"{export_stem(dataset)}{FORMATS[fmt]}"

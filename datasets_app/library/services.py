@@ -9,7 +9,6 @@ import stat
 import time
 import uuid
 from pathlib import Path
-from typing import BinaryIO
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -17,6 +16,7 @@ from django.db.models import Max
 from django.utils.text import slugify
 
 from datasets_app.library import runs
+from datasets_app.library.files import open_dataset_file  # noqa: F401 - the services' door to a dataset's bytes
 from datasets_app.library.upload import UploadTooLarge, max_upload_bytes, too_large_message
 from datasets_app.library.validation import DatasetFileError, band_label, precheck_file
 from datasets_app.models import Dataset
@@ -28,10 +28,8 @@ from rmnconsole.core.paths import (
     DATASETS,
     UPLOADS,
     PathOutsideDataRoot,
-    UnsafeFile,
     data_dir,
     data_root,
-    open_inside,
     relative_to_root,
     resolve_inside,
 )
@@ -417,16 +415,6 @@ def _export_files(dataset: Dataset):
     from datasets_app.library.export import export_files
 
     return export_files(dataset)
-
-
-def open_dataset_file(dataset: Dataset) -> BinaryIO:
-    """The dataset's file opened for reading, confirmed at open time to be a regular file inside the data root."""
-    try:
-        return open_inside(dataset.path)
-    except FileNotFoundError:
-        raise ServiceError(f"The file {dataset.path} is gone from the data root.", field="path") from None
-    except UnsafeFile as exc:
-        raise ServiceError(f"The file of {dataset.label} is refused: {exc}", field="path") from None
 
 
 def _user(user):

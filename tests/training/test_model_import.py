@@ -451,8 +451,8 @@ def test_first_run_without_a_package_index_says_so_in_one_line(monkeypatch):
 
 @pytest.mark.django_db
 def test_first_run_creates_one_import_then_reuses_the_folder(tiny_llama_dir, data_root):
+    from training.model_import.first_run import ensure_first_run_model
     from training.model_import.models import ModelImport
-    from training.model_registry import ensure_first_run_model
     from training.models import FoundationModel
 
     line, job_id = ensure_first_run_model(

@@ -96,7 +96,7 @@ class Command(BaseCommand):
         )
 
     def _first_run(self) -> None:
-        from training.model_registry import ensure_first_run_model
+        from training.model_import.first_run import ensure_first_run_model
 
         try:
             line, job_id = ensure_first_run_model()
