@@ -1,33 +1,14 @@
-"""Federation's job rows for the reconcile step (rmnconsole.core.reconcile): inference runs, A/B tests, gate trainings."""
+"""Federation's job kinds for recovery (rmnconsole.core.recovery), registered by federation.apps: inference runs and
+A/B tests follow the default rule; a lost gate training also marks its federation version failed."""
 
 from __future__ import annotations
 
-from django.utils import timezone
-
-from federation.models import ABTest, Federation, GateTraining, InferenceRun, JobStatus
-from rmnconsole.core import queues
-from rmnconsole.core.reconcile import JobKind, heartbeat_stale, process_gone
-
-QUEUED, RUNNING = JobStatus.QUEUED, JobStatus.RUNNING
+from federation.models import Federation, GateTraining, InferenceRun, JobStatus
+from rmnconsole.core.recovery import JobKind
 
 
-def _silent(row) -> str:
-    """Why a running row's worker is gone: its process on this host died, or its heartbeat went stale."""
-    return process_gone(getattr(row, "worker", "")) or heartbeat_stale(row.heartbeat_at or row.started_at)
-
-
-def _fail_run(run: InferenceRun, reason: str) -> bool:
-    return run.finish(JobStatus.FAILED, error=reason)
-
-
-def _fail_abtest(test: ABTest, reason: str) -> bool:
-    return test.transition((QUEUED, RUNNING), JobStatus.FAILED, finished_at=timezone.now(), error=reason)
-
-
-def _fail_gate(training: GateTraining, reason: str) -> bool:
-    if not training.transition(
-        (QUEUED, RUNNING), JobStatus.FAILED, finished_at=timezone.now(), status_reason=reason
-    ):
+def fail_gate(training: GateTraining, reason: str) -> bool:
+    if not training.finish(JobStatus.FAILED, reason):
         return False
     Federation.objects.filter(pk=training.federation_id, version=training.federation_version).update(
         status=Federation.Status.FAILED, status_reason=f"Gate training failed: {reason}"
@@ -35,38 +16,11 @@ def _fail_gate(training: GateTraining, reason: str) -> bool:
     return True
 
 
-JOB_KINDS = [
-    JobKind(
-        label="inference run",
-        queue=queues.INFERENCE,
-        queued=lambda: InferenceRun.objects.filter(status=QUEUED).exclude(rq_job_id=""),
-        running=lambda: InferenceRun.objects.filter(status=RUNNING),
-        requeue=lambda run: queues.enqueue(
-            queues.INFERENCE, "federation.tasks.run_inference", run.pk, job_id=run.rq_job_id
-        ),
-        fail=_fail_run,
-        dead=_silent,
-    ),
-    JobKind(
-        label="A/B test",
-        queue=queues.INFERENCE,
-        queued=lambda: ABTest.objects.filter(status=QUEUED).exclude(rq_job_id=""),
-        running=lambda: ABTest.objects.filter(status=RUNNING),
-        requeue=lambda test: queues.enqueue(
-            queues.INFERENCE, "federation.tasks.run_abtest", test.pk, job_id=test.rq_job_id
-        ),
-        fail=_fail_abtest,
-        dead=lambda test: process_gone(test.worker) or heartbeat_stale(test.heartbeat_at),
-    ),
-    JobKind(
-        label="gate training",
-        queue=queues.TRAINING,
-        queued=lambda: GateTraining.objects.filter(status=QUEUED).exclude(rq_job_id=""),
-        running=lambda: GateTraining.objects.filter(status=RUNNING),
-        requeue=lambda training: queues.enqueue(
-            queues.TRAINING, "federation.tasks.train_gate", training.pk, job_id=training.rq_job_id
-        ),
-        fail=_fail_gate,
-        dead=lambda training: heartbeat_stale(training.heartbeat_at or training.started_at),
-    ),
-]
+def job_kinds() -> list[JobKind]:
+    from federation.models import ABTest
+
+    return [
+        JobKind.for_model(InferenceRun, label="inference run"),
+        JobKind.for_model(ABTest, label="A/B test"),
+        JobKind.for_model(GateTraining, label="gate training", fail=fail_gate),
+    ]

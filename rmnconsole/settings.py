@@ -94,7 +94,7 @@ RQ_QUEUES = {
 }
 RQ_SHOW_ADMIN_LINK = True
 # Plain `rqworker` processes reconcile the database with Redis when they start.
-RQ = {"WORKER_CLASS": "rmnconsole.workers.ReconcilingWorker"}
+RQ = {"WORKER_CLASS": "rmnconsole.workers.RecoveringWorker"}
 RMN_RECONCILE_SECONDS = envint("RMN_RECONCILE_SECONDS", 20, minimum=5)
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -1,35 +1,16 @@
-"""The dataset library's job rows for the reconcile step (rmnconsole.core.reconcile): background validations."""
+"""The dataset library's job kind for recovery (rmnconsole.core.recovery), registered by datasets_app.apps:
+background validations. A lost one ends failed on its dataset too, with "validate it again"."""
 
 from __future__ import annotations
 
-from datasets_app.library.runs import enqueue_validation_job
-from datasets_app.models import Dataset
-from rmnconsole.core import queues
-from rmnconsole.core.reconcile import JobKind, heartbeat_stale, process_gone
+from datasets_app.library.runs import fail
+from datasets_app.models import DatasetValidation
+from rmnconsole.core.recovery import JobKind
 
 
-def _silent(dataset: Dataset) -> str:
-    """Its validating process on this host died, or its heartbeat went stale (rows from before heartbeats: never)."""
-    return process_gone(dataset.worker) or heartbeat_stale(dataset.heartbeat_at)
+def fail_validation(validation: DatasetValidation, reason: str) -> bool:
+    return fail(validation, f"{reason}; validate it again")
 
 
-def _fail(dataset: Dataset, reason: str) -> bool:
-    active = (Dataset.Status.PENDING, Dataset.Status.VALIDATING)
-    return bool(
-        Dataset.objects.filter(pk=dataset.pk, status__in=active).update(
-            status=Dataset.Status.FAILED, status_reason=f"{reason}; validate it again", progress_pct=100.0
-        )
-    )
-
-
-JOB_KINDS = [
-    JobKind(
-        label="dataset validation",
-        queue=queues.DEFAULT,
-        queued=lambda: Dataset.objects.filter(status=Dataset.Status.PENDING).exclude(rq_job_id=""),
-        running=lambda: Dataset.objects.filter(status=Dataset.Status.VALIDATING).exclude(rq_job_id=""),
-        requeue=enqueue_validation_job,  # with the row's own options (tokenizer, max length)
-        fail=_fail,
-        dead=_silent,
-    )
-]
+def job_kinds() -> list[JobKind]:
+    return [JobKind.for_model(DatasetValidation, label="dataset validation", fail=fail_validation)]

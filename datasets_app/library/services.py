@@ -150,7 +150,7 @@ def register_dataset_file(
                     setattr(dataset, field, value)
             dataset.save()
             if report is None:
-                runs.enqueue_validation(dataset)
+                runs.enqueue_validation(dataset, user=user)
             audit.record(
                 user,
                 "dataset.register",
@@ -223,9 +223,8 @@ def validate_dataset(
     max_seq_len: int | None = None,
 ) -> Dataset:
     """Re-run validation (optionally with a base model's tokenizer and a max sequence length)."""
-    if dataset.status in (Dataset.Status.PENDING, Dataset.Status.VALIDATING) and runs.job_in_progress(
-        dataset.rq_job_id
-    ):
+    active = runs.active_validation(dataset)
+    if active is not None and runs.job_in_progress(active.rq_job_id):
         raise Conflict(f"{dataset.label} is already being validated.")
     file = dataset.abs_path()
     if not file.is_file():
@@ -236,10 +235,10 @@ def validate_dataset(
         if base_model:
             runs.load_tokenizer(base_model)  # refuse an unknown base model now, not in the worker
         with transaction.atomic():
-            Dataset.objects.filter(pk=dataset.pk).update(
-                status=Dataset.Status.PENDING, progress_pct=0.0, status_reason=""
-            )
-            runs.enqueue_validation(dataset, base_model, max_seq_len)
+            if active is not None:  # its queue entry is gone: this validation replaces it
+                active.finish(active.Status.CANCELLED, "Replaced by a newer validation")
+            Dataset.objects.filter(pk=dataset.pk).update(status=Dataset.Status.PENDING, status_reason="")
+            runs.enqueue_validation(dataset, base_model, max_seq_len, user=user)
             audit.record(
                 user, "dataset.validate", dataset, f"Queued validation of {dataset.label}", background=True
             )
@@ -251,7 +250,7 @@ def validate_dataset(
     except ServiceError as exc:
         if exc.field == "file":
             Dataset.objects.filter(pk=dataset.pk).update(
-                status=Dataset.Status.FAILED, status_reason=exc.message, progress_pct=100.0
+                status=Dataset.Status.FAILED, status_reason=exc.message
             )
         raise
     with transaction.atomic():
@@ -267,7 +266,7 @@ def validate_dataset(
     return dataset
 
 
-run_validation = runs.run_validation  # the RQ task body (datasets_app.library.tasks)
+run_validation = runs.run_dataset_validation  # a waiting validation, run in this process (facade, tests)
 
 
 def check_quality_gate(dataset: Dataset, *, override: bool) -> None:
