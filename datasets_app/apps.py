@@ -6,7 +6,7 @@ class DatasetsAppConfig(AppConfig):
     verbose_name = "Datasets & Mappings"
 
     def ready(self) -> None:
-        from datasets_app.library.reconcile import job_kinds
+        from datasets_app.library.recovery import job_kinds
         from rmnconsole.core import recovery
 
         recovery.register(*job_kinds())

@@ -6,7 +6,7 @@ class FederationConfig(AppConfig):
     verbose_name = "Federation"
 
     def ready(self) -> None:
-        from federation.reconcile import job_kinds
+        from federation.recovery import job_kinds
         from rmnconsole.core import recovery
 
         recovery.register(*job_kinds())

@@ -1,6 +1,6 @@
 """Gate trainings of gated federations: start (or retrain: a new version), cancel, install a gate trained elsewhere.
 
-A gate training whose worker went silent is ended by job recovery (federation.reconcile), never by a page read."""
+A gate training whose worker went silent is ended by job recovery (federation.recovery), never by a page read."""
 
 from __future__ import annotations
 

@@ -123,7 +123,8 @@ def train_gate(training_id: int) -> None:
         if not examples:
             raise ServiceError("The gate's training data has no readable examples.")
         spec = replace(services.composition_spec(federation), gate_path=None)
-        composed = runtime.build(spec)
+        with Heartbeat(GateTraining, training.pk):  # composing a large base model takes minutes, silently
+            composed = runtime.build(spec)
         GateTraining.objects.filter(pk=training.pk).update(
             num_examples=len(examples), device=str(composed.device)
         )
@@ -153,13 +154,14 @@ def train_gate(training_id: int) -> None:
         )
         return
     with transaction.atomic():
-        training.finish(
+        if not training.finish(
             JobStatus.COMPLETED,
             current_step=result["steps"],
             progress_pct=100.0,
             first_loss=result["first_loss"],
             loss=result["final_loss"],
-        )
+        ):
+            return  # cancelled or declared lost meanwhile: that end stands, the gate is not installed
         Federation.objects.filter(pk=federation.pk, version=training.federation_version).update(
             gate_path=relative_to_root(path), status=Federation.Status.READY, status_reason=""
         )

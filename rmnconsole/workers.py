@@ -58,9 +58,12 @@ class RecoveringMixin:
     def ensure_registered(self) -> bool:
         """Re-register when Redis no longer lists this worker; True when it did."""
         try:
-            if self.connection.sismember(self.redis_workers_keys, self.key) and self.connection.hexists(
-                self.key, "birth"
-            ):
+            with self.connection.pipeline() as pipeline:
+                pipeline.sismember(self.redis_workers_keys, self.key)
+                pipeline.hexists(self.key, "birth")
+                pipeline.hexists(self.key, "death")
+                listed, born, dead = pipeline.execute()
+            if (listed and born) or dead or self._stop_requested:
                 return False
             with self.connection.pipeline() as pipeline:
                 pipeline.hset(self.key, mapping=self.serialize())

@@ -7,6 +7,6 @@ class TrainingConfig(AppConfig):
 
     def ready(self) -> None:
         from rmnconsole.core import recovery
-        from training.reconcile import job_kinds
+        from training.recovery import job_kinds
 
         recovery.register(*job_kinds())

@@ -70,14 +70,15 @@ def test_sigkill_mid_training_ends_worker_lost_and_resume_continues(
     )
     assert running.status == "running" and running.current_step < LONG["max_steps"], "make the job longer"
     horse = int(running.worker_host.rsplit(":", 1)[1])
-    os.kill(horse, signal.SIGKILL)
+    # The worker first: a live worker would record its horse's death at once (killed by signal 9).
     os.kill(proc.pid, signal.SIGKILL)
+    os.kill(horse, signal.SIGKILL)
     proc.wait()
     killed = time.monotonic()
     wait_for(lambda: process_is_dead(horse), "the work horse to die", timeout=30)
     assert _job(job.pk).status == "running", "nothing has noticed yet"
     # As another host sees it: the pid means nothing there, only the heartbeat's silence does.
-    type(running).objects.filter(pk=job.pk).update(worker_host="gpu-elsewhere:4242")
+    type(running).objects.filter(pk=job.pk).update(worker="gpu-elsewhere:4242")
     final = wait_for(
         lambda: recover_all() is not None and (j := _job(job.pk)).status != "running" and j,
         "the stale-heartbeat sweep",
