@@ -76,7 +76,8 @@ def test_enqueue_on_commit_reaches_redis_only_after_commit():
     assert queue.job_ids == [row.rq_job_id]
     job = Job.fetch(row.rq_job_id, connection=queue.connection)
     assert job.func_name == type(row).task_path and job.args == (row.pk,)
-    # A re-enqueue (recovery) keeps the id: a duplicate entry finds the row already claimed.
+    # Redis lost it: the re-enqueue (recovery) keeps the id, so a late duplicate finds the row already claimed.
+    queue.connection.flushdb()
     row.enqueue()
     assert queue.job_ids == [row.rq_job_id]
 
