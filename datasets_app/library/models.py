@@ -75,8 +75,13 @@ class Dataset(NamedVersionMixin, models.Model):
     def is_finished(self) -> bool:
         return self.status in self.FINISHED
 
+    def refresh_from_db(self, *args, **kwargs) -> None:
+        self.__dict__.pop("_latest_validation", None)
+        super().refresh_from_db(*args, **kwargs)
+
     @property
     def latest_validation(self) -> DatasetValidation | None:
+        """The newest validation row (read once per object: a page renders the progress bar several times)."""
         if not hasattr(self, "_latest_validation"):
             self._latest_validation = self.validations.order_by("-created_at", "-pk").first()
         return self._latest_validation
