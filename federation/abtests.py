@@ -11,7 +11,7 @@ from federation.engine.types import GenerationParams
 from federation.models import ABTest, Federation
 from federation.runs import check_generation_params
 from federation.services import check_id, check_text
-from rmnconsole.core import audit, queues
+from rmnconsole.core import audit
 from rmnconsole.core.errors import NotFound, ServiceError
 from rmnconsole.core.paths import DATASETS, PathOutsideDataRoot, data_dir, relative_to_root, resolve_inside
 
@@ -108,13 +108,8 @@ def create_abtest(
         seed=seed,
         created_by=user if getattr(user, "is_authenticated", False) else None,
     )
-    test.rq_job_id = f"abtest-{test.pk}"
-    test.save(update_fields=["rq_job_id"])
     audit.record(user, "federation.abtest.start", test, f"A/B {test.name} on {len(items)} prompts")
-    test_id, job_id = test.pk, test.rq_job_id
-    transaction.on_commit(
-        lambda: queues.enqueue(queues.INFERENCE, "federation.tasks.run_abtest", test_id, job_id=job_id)
-    )
+    test.enqueue_on_commit()
     return test
 
 

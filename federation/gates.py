@@ -1,16 +1,13 @@
-"""Gate trainings of gated federations: start (or retrain: a new version), cancel, sweep silent workers."""
+"""Gate trainings of gated federations: start (or retrain: a new version), cancel, install a gate trained elsewhere.
+
+A gate training whose worker went silent is ended by job recovery (federation.recovery), never by a page read."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 
-from django.conf import settings
-from django.db import transaction
-from django.utils import timezone
-
 from federation.models import Federation, GateTraining, JobStatus, Method
-from rmnconsole.core import audit, queues
+from rmnconsole.core import audit
 from rmnconsole.core.errors import Conflict, ServiceError
 from rmnconsole.core.paths import (
     DATASETS,
@@ -58,29 +55,11 @@ def _gate_data_paths(federation: Federation, dataset_path: str) -> list[str]:
     return paths
 
 
-def sweep_stale_gate_trainings() -> int:
-    """A gate training whose worker stopped sending heartbeats (killed, host lost) ends failed, with its reason."""
-    limit = timezone.now() - timedelta(seconds=settings.RMN_HEARTBEAT_STALE_SECONDS)
-    stale = list(GateTraining.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=limit))
-    for training in stale:
-        reason = (
-            f"worker stopped responding (no heartbeat since {training.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC)"
-        )
-        if training.transition(
-            JobStatus.RUNNING, JobStatus.FAILED, finished_at=timezone.now(), status_reason=reason
-        ):
-            Federation.objects.filter(pk=training.federation_id, version=training.federation_version).update(
-                status=Federation.Status.FAILED, status_reason=f"Gate training failed: {reason}"
-            )
-    return len(stale)
-
-
 def start_gate_training(federation: Federation, *, user=None, bump_version: bool = True) -> GateTraining:
     """Queue a gate training; a retrain gives the federation a new version (the cached model is stale)."""
-    sweep_stale_gate_trainings()
     if federation.method != Method.GATED:
         raise ServiceError("Only gated federations have a gate to train.")
-    if federation.gate_trainings.filter(status__in=(JobStatus.QUEUED, JobStatus.RUNNING)).exists():
+    if federation.gate_trainings.filter(status__in=GateTraining.ACTIVE).exists():
         raise Conflict("A gate training for this federation is already queued or running.")
     options = federation.options
     paths = _gate_data_paths(federation, options.get("gate_dataset_path", ""))
@@ -95,19 +74,15 @@ def start_gate_training(federation: Federation, *, user=None, bump_version: bool
         dataset_paths=paths,
         total_steps=options.get("gate_steps", GATE_DEFAULTS["gate_steps"]),
         learning_rate=options.get("gate_learning_rate", GATE_DEFAULTS["gate_learning_rate"]),
-        rq_job_id=f"gate-{federation.pk}-{federation.version}-{timezone.now():%Y%m%d%H%M%S%f}",
         created_by=user if getattr(user, "is_authenticated", False) else None,
     )
+    training.enqueue_on_commit()
     audit.record(
         user,
         "federation.gate_training.start",
         federation,
         f"gate training for {federation.name}",
         training_id=training.pk,
-    )
-    tid, job_id = training.pk, training.rq_job_id
-    transaction.on_commit(
-        lambda: queues.enqueue(queues.TRAINING, "federation.tasks.train_gate", tid, job_id=job_id)
     )
     return training
 
@@ -143,13 +118,7 @@ def install_gate(federation: Federation, weights: bytes, *, user=None) -> None:
 
 def cancel_gate_training(training: GateTraining, user=None) -> bool:
     """Stop a queued or running gate training (the running job notices within a second)."""
-    cancelled = training.transition(
-        (JobStatus.QUEUED, JobStatus.RUNNING),
-        JobStatus.CANCELLED,
-        finished_at=timezone.now(),
-        status_reason="cancelled",
-    )
-    if not cancelled:
+    if not training.finish(JobStatus.CANCELLED, "cancelled"):
         raise Conflict("This gate training has already finished.")
     Federation.objects.filter(pk=training.federation_id, version=training.federation_version).update(
         status=Federation.Status.FAILED,

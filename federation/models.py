@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.utils import timezone
 
+from rmnconsole.core.jobs import JobStatus, QueuedJob  # noqa: F401 - JobStatus: federation code names it here
 from training.models import Adapter, FoundationModel
 
 
@@ -21,31 +21,16 @@ class Role(models.TextChoices):
     DOMAIN = "domain", "Domain"
 
 
-class JobStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    COMPLETED = "completed", "Completed"
-    FAILED = "failed", "Failed"
-    CANCELLED = "cancelled", "Cancelled"
+class ErrorAliasMixin:
+    """`error`: the API's and the pages' name for the base's `status_reason` (why a run failed)."""
 
+    @property
+    def error(self) -> str:
+        return self.status_reason
 
-ACTIVE_JOB_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
-
-
-def _transition(instance: models.Model, from_statuses, to_status: str, **fields) -> bool:
-    """Compare-and-set: change status only if it is still one of from_statuses; True when this call won."""
-    if isinstance(from_statuses, str):
-        from_statuses = (from_statuses,)
-    changed = (
-        type(instance)
-        .objects.filter(pk=instance.pk, status__in=from_statuses)
-        .update(status=to_status, **fields)
-    )
-    if changed:
-        instance.status = to_status
-        for key, value in fields.items():
-            setattr(instance, key, value)
-    return bool(changed)
+    @error.setter
+    def error(self, value: str) -> None:
+        self.status_reason = value
 
 
 class Federation(models.Model):
@@ -128,17 +113,15 @@ class FederationMember(models.Model):
         return f"{self.federation.name}[{self.position}] {self.adapter.label} × {self.weight:g}"
 
 
-class GateTraining(models.Model):
+class GateTraining(QueuedJob):
     """A background job that trains a gated federation's X-LoRA classifier (only the classifier)."""
 
-    Status = JobStatus
+    task_path = "federation.tasks.train_gate"
+    default_queue = "training"
+    rq_job_prefix = "gate-training"
 
     federation = models.ForeignKey(Federation, on_delete=models.CASCADE, related_name="gate_trainings")
     federation_version = models.PositiveIntegerField()
-    status = models.CharField(
-        max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True
-    )
-    status_reason = models.TextField(blank=True)
     dataset_paths = models.JSONField(default=list, blank=True, help_text="Relative to the data root.")
     num_examples = models.IntegerField(default=0)
     total_steps = models.IntegerField(default=0)
@@ -149,12 +132,6 @@ class GateTraining(models.Model):
     loss = models.FloatField(null=True, blank=True)
     device = models.CharField(max_length=200, blank=True)
     log = models.TextField(blank=True)
-    rq_job_id = models.CharField(max_length=100, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -162,18 +139,13 @@ class GateTraining(models.Model):
     def __str__(self) -> str:
         return f"gate training {self.pk} for {self.federation.name}"
 
-    @property
-    def is_active(self) -> bool:
-        return self.status in ACTIVE_JOB_STATUSES
 
-    def transition(self, from_statuses, to_status: str, **fields) -> bool:
-        return _transition(self, from_statuses, to_status, **fields)
-
-
-class InferenceRun(models.Model):
+class InferenceRun(ErrorAliasMixin, QueuedJob):
     """One test prompt on a federation, executed by the inference worker."""
 
-    Status = JobStatus
+    task_path = "federation.tasks.run_inference"
+    default_queue = "inference"
+    rq_job_prefix = "inference"
 
     federation = models.ForeignKey(Federation, on_delete=models.CASCADE, related_name="runs")
     federation_version = models.PositiveIntegerField(default=1)
@@ -195,18 +167,6 @@ class InferenceRun(models.Model):
         null=True, blank=True, help_text="The composed model was already in the worker."
     )
     load_ms = models.FloatField(null=True, blank=True)
-    worker = models.CharField(max_length=200, blank=True)
-    status = models.CharField(
-        max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True
-    )
-    error = models.TextField(blank=True)
-    rq_job_id = models.CharField(max_length=100, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    # Stamped while a worker generates: a run whose heartbeat goes stale lost its worker (rmnconsole.core.reconcile).
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -215,21 +175,13 @@ class InferenceRun(models.Model):
     def __str__(self) -> str:
         return f"run {self.pk} on {self.federation.name}"
 
-    @property
-    def is_finished(self) -> bool:
-        return self.status not in ACTIVE_JOB_STATUSES
 
-    def transition(self, from_statuses, to_status: str, **fields) -> bool:
-        return _transition(self, from_statuses, to_status, **fields)
-
-    def finish(self, status: str, **fields) -> bool:
-        return self.transition(ACTIVE_JOB_STATUSES, status, finished_at=timezone.now(), **fields)
-
-
-class ABTest(models.Model):
+class ABTest(ErrorAliasMixin, QueuedJob):
     """Two federations on one prompt set with the same seed and generation parameters."""
 
-    Status = JobStatus
+    task_path = "federation.tasks.run_abtest"
+    default_queue = "inference"
+    rq_job_prefix = "abtest"
 
     name = models.CharField(max_length=200)
     federation_a = models.ForeignKey(Federation, on_delete=models.CASCADE, related_name="abtests_as_a")
@@ -240,21 +192,11 @@ class ABTest(models.Model):
     max_new_tokens = models.PositiveIntegerField(default=64)
     temperature = models.FloatField(default=0.0)
     seed = models.IntegerField(default=0)
-    status = models.CharField(
-        max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True
-    )
     progress_done = models.IntegerField(default=0)
     results = models.JSONField(
         default=dict, blank=True, help_text="rows, per-side summary, paired differences."
     )
     verdict = models.TextField(blank=True)
-    error = models.TextField(blank=True)
-    rq_job_id = models.CharField(max_length=100, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    worker = models.CharField(max_length=200, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -273,10 +215,3 @@ class ABTest(models.Model):
     @property
     def has_references(self) -> bool:
         return any(p.get("reference") for p in self.prompts)
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status not in ACTIVE_JOB_STATUSES
-
-    def transition(self, from_statuses, to_status: str, **fields) -> bool:
-        return _transition(self, from_statuses, to_status, **fields)

@@ -68,14 +68,9 @@ def submit_inference(
         seed=seed,
         created_by=user if getattr(user, "is_authenticated", False) else None,
     )
-    run.rq_job_id = f"inference-{run.pk}"
-    run.save(update_fields=["rq_job_id"])
     audit.record(user, "federation.infer", run, f"test prompt on {federation.name} v{federation.version}")
     if enqueue:
-        run_id, job_id = run.pk, run.rq_job_id
-        transaction.on_commit(
-            lambda: queues.enqueue(queues.INFERENCE, "federation.tasks.run_inference", run_id, job_id=job_id)
-        )
+        run.enqueue_on_commit()
     return run
 
 

@@ -43,8 +43,7 @@ def run_inference(run_id: int) -> None:
     if run is None:
         logger.warning("inference run %s is gone", run_id)
         return
-    now = timezone.now()
-    if not run.transition(QUEUED, RUNNING, started_at=now, heartbeat_at=now, worker=worker.worker_id()):
+    if not run.claim(worker.worker_id()):
         return
     try:
         federation = Federation.objects.select_related("base_model").get(pk=run.federation_id)
@@ -59,7 +58,7 @@ def run_inference(run_id: int) -> None:
             result = composed.run(run.prompt, params)
     except Exception as exc:
         logger.exception("inference run %s failed", run_id)
-        run.finish(JobStatus.FAILED, error=_error_text(exc))
+        run.finish(JobStatus.FAILED, _error_text(exc))
         return
     run.finish(
         JobStatus.COMPLETED,
@@ -111,9 +110,7 @@ def train_gate(training_id: int) -> None:
     from federation.engine.data import mix_examples, read_examples
 
     training = GateTraining.objects.select_related("federation__base_model").filter(pk=training_id).first()
-    if training is None or not training.transition(
-        QUEUED, RUNNING, started_at=timezone.now(), heartbeat_at=timezone.now()
-    ):
+    if training is None or not training.claim(worker.worker_id()):
         return
     federation = training.federation
     try:
@@ -126,7 +123,8 @@ def train_gate(training_id: int) -> None:
         if not examples:
             raise ServiceError("The gate's training data has no readable examples.")
         spec = replace(services.composition_spec(federation), gate_path=None)
-        composed = runtime.build(spec)
+        with Heartbeat(GateTraining, training.pk):  # composing a large base model takes minutes, silently
+            composed = runtime.build(spec)
         GateTraining.objects.filter(pk=training.pk).update(
             num_examples=len(examples), device=str(composed.device)
         )
@@ -141,9 +139,7 @@ def train_gate(training_id: int) -> None:
             on_step=progress,
         )
         if progress.cancelled:
-            training.transition(
-                RUNNING, JobStatus.CANCELLED, finished_at=timezone.now(), status_reason="cancelled"
-            )
+            training.finish(JobStatus.CANCELLED, "cancelled")
             Federation.objects.filter(pk=federation.pk, version=training.federation_version).update(
                 status=Federation.Status.FAILED, status_reason="Gate training was cancelled."
             )
@@ -152,21 +148,20 @@ def train_gate(training_id: int) -> None:
     except Exception as exc:
         logger.exception("gate training %s failed", training_id)
         reason = _error_text(exc)
-        training.transition(RUNNING, JobStatus.FAILED, finished_at=timezone.now(), status_reason=reason)
+        training.finish(JobStatus.FAILED, reason)
         Federation.objects.filter(pk=federation.pk, version=training.federation_version).update(
             status=Federation.Status.FAILED, status_reason=f"Gate training failed: {reason}"
         )
         return
     with transaction.atomic():
-        training.transition(
-            RUNNING,
+        if not training.finish(
             JobStatus.COMPLETED,
-            finished_at=timezone.now(),
             current_step=result["steps"],
             progress_pct=100.0,
             first_loss=result["first_loss"],
             loss=result["final_loss"],
-        )
+        ):
+            return  # cancelled or declared lost meanwhile: that end stands, the gate is not installed
         Federation.objects.filter(pk=federation.pk, version=training.federation_version).update(
             gate_path=relative_to_root(path), status=Federation.Status.READY, status_reason=""
         )
@@ -202,16 +197,13 @@ def run_abtest(abtest_id: int) -> None:
     from federation.abtests import run_abtest_rows
 
     test = ABTest.objects.select_related("federation_a", "federation_b").filter(pk=abtest_id).first()
-    now = timezone.now()
-    if test is None or not test.transition(QUEUED, RUNNING, heartbeat_at=now, worker=worker.worker_id()):
+    if test is None or not test.claim(worker.worker_id()):
         return
     try:
         with Heartbeat(ABTest, test.pk):
             results, verdict = run_abtest_rows(test)
     except Exception as exc:
         logger.exception("A/B test %s failed", abtest_id)
-        test.transition(RUNNING, JobStatus.FAILED, finished_at=timezone.now(), error=_error_text(exc))
+        test.finish(JobStatus.FAILED, _error_text(exc))
         return
-    test.transition(
-        RUNNING, JobStatus.COMPLETED, finished_at=timezone.now(), results=results, verdict=verdict
-    )
+    test.finish(JobStatus.COMPLETED, results=results, verdict=verdict)

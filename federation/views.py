@@ -116,7 +116,6 @@ def metrics_panel(request, federation_id: int):
 
 @require_GET
 def gate_progress(request, federation_id: int):
-    gates.sweep_stale_gate_trainings()
     federation = _federation(federation_id)
     training = federation.gate_trainings.order_by("-pk").first()
     response = render(

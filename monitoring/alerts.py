@@ -152,7 +152,7 @@ def job_firings(now: datetime, t: Thresholds) -> list[Firing]:
     firings = []
     stale_before = now - timedelta(seconds=t.heartbeat_stale_seconds)
     running = TrainingJob.objects.filter(status=TrainingJob.Status.RUNNING).only(
-        "id", "adapter_name", "heartbeat_at", "started_at", "worker_host"
+        "id", "adapter_name", "heartbeat_at", "started_at", "worker"
     )
     for job in running:
         key, label = f"job:{job.pk}", f"Training job #{job.pk} ({job.adapter_name})"

@@ -94,8 +94,8 @@ RQ_QUEUES = {
     for name in ("training", "inference", "default")
 }
 RQ_SHOW_ADMIN_LINK = True
-# Plain `rqworker` processes reconcile the database with Redis when they start.
-RQ = {"WORKER_CLASS": "rmnconsole.workers.ReconcilingWorker"}
+# Plain `rqworker` processes run one job-recovery pass when they start and re-register when Redis lost them.
+RQ = {"WORKER_CLASS": "rmnconsole.workers.RecoveringWorker"}
 RMN_RECONCILE_SECONDS = envint("RMN_RECONCILE_SECONDS", 20, minimum=5)
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -29,7 +29,7 @@ class TrainingJobAdmin(GuardedAdmin):
         "created_at",
     )
     list_filter = ("status", "training_type", "adapter_type", "base_model", "device")
-    search_fields = ("adapter_name", "dataset_path", "status_reason", "rq_job_id", "worker_host")
+    search_fields = ("adapter_name", "dataset_path", "status_reason", "rq_job_id", "worker")
     readonly_fields = ("created_at", "started_at", "finished_at", "heartbeat_at")
     raw_id_fields = ("resumed_from", "created_by")
     date_hierarchy = "created_at"

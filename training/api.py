@@ -216,14 +216,12 @@ def create_batch(request, payload: BatchIn):
 
 @router.get("/jobs", response={200: list[JobOut], **ERRORS})
 def list_jobs(request, filters: Query[JobFilters]):
-    services.sweep_training_jobs()
     jobs = queries.filter_jobs(**filters.dict(exclude={"limit", "offset"}))
     return list(jobs[filters.offset : filters.offset + filters.limit])
 
 
 @router.get("/jobs/{job_id}", response={200: JobDetailOut, **ERRORS})
 def get_job(request, job_id: int):
-    services.sweep_training_jobs(job_ids=[job_id])
     return services.get_job(job_id)
 
 

@@ -22,3 +22,8 @@ class TrainingConfig(AppConfig):
             )
         )
         register_dataset_users(providers.active_jobs_reading)
+
+        from rmnconsole.core import recovery
+        from training.recovery import job_kinds
+
+        recovery.register(*job_kinds())

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from rmnconsole.core.jobs import QueuedJob
 from rmnconsole.models import NamedVersionMixin
 from training.model_import.models import ModelImport, SourceKind  # noqa: F401 - registers the import job model
 
@@ -75,18 +76,13 @@ class TrainingType(models.TextChoices):
     QLORA = "qlora", "QLoRA"
 
 
-class TrainingJob(models.Model):
+class TrainingJob(QueuedJob):
     """One LoRA training run: its configuration, where it stands, and what it produced."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        COMPLETED = "completed", "Completed"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
+    task_path = "training.tasks.run_training_job"
+    default_queue = "training"
+    rq_job_prefix = "training-job"
 
-    ACTIVE = ("queued", "running")
-    FINISHED = ("completed", "failed", "cancelled")
     AdapterType = AdapterType
     TrainingType = TrainingType
 
@@ -100,8 +96,6 @@ class TrainingJob(models.Model):
     dataset_path = models.CharField(max_length=500, blank=True, help_text="Relative to the data root.")
     dataset_sha256 = models.CharField(max_length=64, blank=True)
     config = models.JSONField(default=dict, blank=True, help_text="Every hyperparameter of the run.")
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True)
-    status_reason = models.TextField(blank=True)
     device = models.CharField(max_length=200, blank=True)
     current_step = models.IntegerField(default=0)
     total_steps = models.IntegerField(default=0)
@@ -109,11 +103,6 @@ class TrainingJob(models.Model):
     progress_pct = models.FloatField(default=0.0)
     eta_seconds = models.FloatField(null=True, blank=True)
     tokens_per_second = models.FloatField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    worker_host = models.CharField(max_length=200, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -127,7 +116,6 @@ class TrainingJob(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="resumed_by"
     )
     quality_override = models.BooleanField(default=False)
-    rq_job_id = models.CharField(max_length=100, blank=True)
     cancel_requested = models.BooleanField(default=False)
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
     # Relative to the data root; the newest checkpoint-N folder this job wrote (resume starts there).
@@ -144,29 +132,32 @@ class TrainingJob(models.Model):
         return f"#{self.pk} {self.adapter_name} ({self.training_type}, {self.status})"
 
     @property
-    def is_active(self) -> bool:
-        return self.status in self.ACTIVE
+    def worker_host(self) -> str:
+        """The API's and older code's name for `worker` ("host:pid" of the work horse)."""
+        return self.worker
 
-    @property
-    def is_finished(self) -> bool:
-        return self.status in self.FINISHED
+    @worker_host.setter
+    def worker_host(self, value: str) -> None:
+        self.worker = value
 
     @property
     def can_resume(self) -> bool:
         return self.status in (self.Status.FAILED, self.Status.CANCELLED) and bool(self.last_checkpoint)
 
-    def transition(self, from_statuses: tuple[str, ...] | str, to_status: str, **fields) -> bool:
-        """Compare-and-set status change: True only for the one caller whose update matched."""
-        if isinstance(from_statuses, str):
-            from_statuses = (from_statuses,)
-        changed = TrainingJob.objects.filter(pk=self.pk, status__in=from_statuses).update(
-            status=to_status, **fields
-        )
-        if changed:
-            self.status = to_status
-            for name, value in fields.items():
-                setattr(self, name, value)
-        return changed == 1
+    def enqueue_options(self) -> dict:
+        from rq import Callback
+
+        return {
+            "on_stopped": Callback("training.tasks.on_rq_job_stopped"),
+            "on_failure": Callback("training.tasks.on_rq_job_failed"),
+            "description": f"training job #{self.pk} {self.adapter_name}",
+        }
+
+    def enqueue(self):
+        from training.routing import register_queues
+
+        register_queues()  # django-rq learns the capability queue names before it is asked for one
+        return super().enqueue()
 
 
 class TrainingMetric(models.Model):

@@ -16,7 +16,7 @@ import time
 
 from rq.worker import Worker
 
-from rmnconsole.workers import ReconcilingMixin
+from rmnconsole.workers import RecoveringMixin
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +34,8 @@ def preload_training_stack() -> float:
     return time.perf_counter() - started
 
 
-class TrainingWorker(ReconcilingMixin, Worker):
-    """Preloads the ML stack, and reconciles the job tables with Redis when it starts (rmnconsole.core.reconcile)."""
+class TrainingWorker(RecoveringMixin, Worker):
+    """Preloads the ML stack; recovers jobs when it starts and keeps itself registered (rmnconsole.workers)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

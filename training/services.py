@@ -1,4 +1,4 @@
-"""Training use cases: submit, cancel, resume, sweep, status — the one place the four doors (UI, API, CLI, facade) call."""
+"""Training use cases: submit, cancel, resume, status — the one place the four doors (UI, API, CLI, facade) call."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from datasets_app.library import services as dataset_services
 from datasets_app.models import Dataset
-from rmnconsole.core import audit, queues
+from rmnconsole.core import audit
 from rmnconsole.core.errors import Conflict, Forbidden, NotFound, ServiceError
 from rmnconsole.core.hashing import file_sha256
 from rmnconsole.core.names import validate_name
@@ -26,8 +26,8 @@ from training import scaleout
 from training.engine.config import PARAMS, ConfigError, build_config
 from training.engine.data import DatasetRowError, line_byte_cap, prompt_token_lengths, read_rows
 from training.models import AdapterType, FoundationModel, TrainingJob, TrainingMetric, TrainingType
-from training.runtime import CANCEL_KEY, existing_checkpoint, rq_job_id, training_redis
-from training.sweeper import sweep_training_jobs
+from training.runtime import CANCEL_KEY, existing_checkpoint, training_redis
+from training.sweeper import sweep_training_jobs  # noqa: F401 - train_batch --wait recovers its own jobs
 
 log = logging.getLogger(__name__)
 
@@ -241,8 +241,7 @@ def submit_training_job(
             queue_name=routing.queue_name,
             memory_estimate=routing.estimate.as_dict() if routing.estimate else {},
         )
-        job.rq_job_id = rq_job_id(job.pk)
-        job.save(update_fields=["rq_job_id"])
+        job.enqueue_on_commit()
         audit.record(
             user,
             "training.start",
@@ -250,25 +249,7 @@ def submit_training_job(
             f"{adapter_name} ({training_type}) on {model.name}",
             dataset=job.dataset_path,
         )
-        transaction.on_commit(lambda: _enqueue(job))
     return job
-
-
-def _enqueue(job: TrainingJob) -> None:
-    from rq import Callback
-
-    from training.routing import register_queues
-
-    register_queues()
-    queues.enqueue(
-        job.queue_name or queues.TRAINING,
-        "training.tasks.run_training_job",
-        job.pk,
-        job_id=job.rq_job_id,
-        on_stopped=Callback("training.tasks.on_rq_job_stopped"),
-        on_failure=Callback("training.tasks.on_rq_job_failed"),
-        description=f"training job #{job.pk} {job.adapter_name}",
-    )
 
 
 def _authorise(job: TrainingJob, user) -> None:
@@ -372,8 +353,7 @@ def resume_training_job(job_id: int | str, user=None) -> TrainingJob:
             queue_name=old.queue_name,
             memory_estimate=old.memory_estimate,
         )
-        job.rq_job_id = rq_job_id(job.pk)
-        job.save(update_fields=["rq_job_id"])
+        job.enqueue_on_commit()
         # The loss curve continues: carry the points up to the checkpoint over to the new job.
         TrainingMetric.objects.bulk_create(
             TrainingMetric(
@@ -392,7 +372,6 @@ def resume_training_job(job_id: int | str, user=None) -> TrainingJob:
         audit.record(
             user, "training.resume", job, f"resume of job {old.pk} from step {step}", resumed_from=old.pk
         )
-        transaction.on_commit(lambda: _enqueue(job))
     return job
 
 
@@ -439,9 +418,6 @@ def clone_as_form_data(job_id: int | str) -> dict[str, Any]:
 
 
 def get_job_status(job_id: int | str) -> str:
-    """'queued' | 'running' | 'completed' | 'failed' | 'cancelled' (dead workers are noticed first)."""
-    job = get_job(job_id)
-    if job.status == TrainingJob.Status.RUNNING:
-        sweep_training_jobs(job_ids=[job.pk])
-        job.refresh_from_db(fields=["status"])
-    return job.status
+    """'queued' | 'running' | 'completed' | 'failed' | 'cancelled' (a read: the recovery loop ends jobs whose worker
+    died)."""
+    return get_job(job_id).status

@@ -1,14 +1,15 @@
-"""The sweeper: running jobs whose worker died end failed; cancels past their grace period get a hard stop."""
+"""Training's part of job recovery (rmnconsole.core.recovery): a running job whose worker died ends failed with its
+checkpoint kept; a cancel past its grace period gets a hard stop. Called by the recovery loop, never by a read."""
 
 from __future__ import annotations
 
 import logging
 
-from django.conf import settings
 from django.utils import timezone
 
+from rmnconsole.core.heartbeat import worker_gone
 from rmnconsole.core.paths import relative_to_root
-from rmnconsole.core.reconcile import LOST, process_gone
+from rmnconsole.core.recovery import LOST
 from training.models import TrainingJob
 from training.runtime import cancel_grace_seconds, existing_checkpoint, training_redis
 
@@ -16,15 +17,16 @@ log = logging.getLogger(__name__)
 
 
 def silent_reason(job: TrainingJob, now=None) -> str:
-    """Why a running job's worker is certainly gone ("" when there is no such evidence).
-
-    Its process on this host died (no need to wait), or its heartbeat is older than RMN_HEARTBEAT_STALE_SECONDS."""
-    now = now or timezone.now()
+    """Why a running job's worker is certainly gone ("" when there is no such evidence): the one rule
+    (rmnconsole.core.heartbeat.worker_gone), said with the host the job ran on."""
+    why = worker_gone(job, now)
+    if not why:
+        return ""
     beat = job.heartbeat_at or job.started_at or job.created_at
-    stale_after = timezone.timedelta(seconds=settings.RMN_HEARTBEAT_STALE_SECONDS)
-    if (now - beat) > stale_after or process_gone(job.worker_host):
-        return f"the worker stopped responding (last heartbeat {beat:%Y-%m-%d %H:%M:%S} UTC on {job.worker_host or '?'})"
-    return ""
+    return (
+        f"the worker stopped responding: {why} "
+        f"(last heartbeat {beat:%Y-%m-%d %H:%M:%S} UTC on {job.worker or '?'})"
+    )
 
 
 def end_lost_job(job: TrainingJob, reason: str) -> bool:
@@ -45,7 +47,9 @@ def end_lost_job(job: TrainingJob, reason: str) -> bool:
 
 
 def sweep_training_jobs(job_ids: list[int] | None = None) -> dict[str, int]:
-    """End running jobs whose worker died (stale heartbeat or gone process); hard-stop cancels past their grace."""
+    """End running jobs whose worker died (stale heartbeat or gone process); hard-stop cancels past their grace.
+
+    A recovery pass for some jobs only (`train_batch --wait` watches its own); pages and the API never call it."""
     now = timezone.now()
     running = TrainingJob.objects.filter(status=TrainingJob.Status.RUNNING)
     if job_ids is not None:
@@ -61,7 +65,7 @@ def sweep_training_jobs(job_ids: list[int] | None = None) -> dict[str, int]:
 
 
 def hard_stop_overdue_cancels() -> dict[str, int]:
-    """The periodic part (run by reconcile): cancels nobody is watching still get their hard stop on time."""
+    """The periodic part (run by the recovery loop): every cancel gets its hard stop on time."""
     now = timezone.now()
     running = TrainingJob.objects.filter(status=TrainingJob.Status.RUNNING, cancel_requested=True)
     return {"hard_stopped": sum(hard_stop(job) for job in running if _cancel_overdue(job, now))}

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
-import socket
 import time
 import traceback
 import uuid
@@ -15,8 +13,9 @@ from django.conf import settings
 from django.db import IntegrityError, close_old_connections, connection, transaction
 from django.utils import timezone
 
+from rmnconsole.core.heartbeat import beat_interval, worker_id
 from rmnconsole.core.paths import ADAPTERS, data_dir, data_root, relative_to_root, resolve_inside
-from rmnconsole.core.reconcile import LOST
+from rmnconsole.core.recovery import LOST
 from training.engine.checkpoints import latest_checkpoint
 from training.engine.config import build_config
 from training.engine.distributed import run_distributed
@@ -49,27 +48,18 @@ def run_training_job(job_id: int) -> str:
     if job is None:
         log.info("training job %s is gone; nothing to do", job_id)
         return "missing"
-    now = timezone.now()
     from rq import get_current_job
 
     current = get_current_job()
-    if not job.transition(
-        TrainingJob.Status.QUEUED,
-        RUNNING,
-        started_at=now,
-        heartbeat_at=now,
-        worker_host=f"{os.environ.get('RMN_WORKER_HOST') or socket.gethostname()}:{os.getpid()}",
-        **({"rq_job_id": current.id} if current else {}),
-    ):
+    if not job.claim(worker_id(), **({"rq_job_id": current.id} if current else {})):
         log.info("training job %s is %s; not claimed", job_id, job.status)
         return f"skipped ({job.status})"
-    append_log(job.pk, f"claimed by {job.worker_host}")
-    stale = float(settings.RMN_HEARTBEAT_STALE_SECONDS)
+    append_log(job.pk, f"claimed by {job.worker}")
     sync = JobSync(
         job.pk,
         redis=_redis_or_none(),
         cancel_key=CANCEL_KEY.format(job.pk),
-        heartbeat_every=max(1.0, min(10.0, stale / 4)),
+        heartbeat_every=max(1.0, beat_interval()),
     )
     sync.start()
     # The horse exits after this job: objects alive now (imports, Django, RQ) never need collecting again.

@@ -89,7 +89,6 @@ def _tab_jobs(tab: str):
 
 def index(request):
     """The training landing page: jobs by tab, with the base models they can use."""
-    services.sweep_training_jobs()
     tab = request.GET.get("tab", "running")
     if tab not in TABS:
         tab = "running"
@@ -102,7 +101,6 @@ def index(request):
 
 def jobs_table(request):
     """The jobs table partial; stops polling (286) when no job in the tab is still active."""
-    services.sweep_training_jobs()
     tab = request.GET.get("tab", "running")
     if tab not in TABS:
         raise Http404("unknown tab")
@@ -161,7 +159,6 @@ def new_job(request):
 
 
 def job_detail(request, job_id: int):
-    services.sweep_training_jobs(job_ids=[job_id])
     job = _job_or_404(job_id)
     return render(
         request, "training/job_detail.html", {**_job_context(job), "metrics_url": metrics_url(job.pk)}
@@ -170,7 +167,6 @@ def job_detail(request, job_id: int):
 
 def job_progress(request, job_id: int):
     """Live progress partial for HTMX polling: answers 286 once the job has ended, which stops the polling."""
-    services.sweep_training_jobs(job_ids=[job_id])
     job = _job_or_404(job_id)
     response = render(request, "training/job_progress.html", {**_job_context(job), "oob": True})
     if job.is_finished:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +13,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from datasets_app.library.validation import DatasetFileError, validate_file
-from datasets_app.models import Dataset
+from datasets_app.models import Dataset, DatasetValidation
 from rmnconsole.core import providers
 from rmnconsole.core.errors import ServiceError
 from rmnconsole.core.heartbeat import Heartbeat, worker_id
 from rmnconsole.core.paths import UnsafeFile, open_inside, opened_path, relative_to_root
-from rmnconsole.core.queues import DEFAULT, enqueue
+from rmnconsole.core.queues import DEFAULT
 
 log = logging.getLogger(__name__)
 
@@ -99,43 +98,53 @@ def report_fields(report: dict[str, Any], declared_type: str | None) -> dict[str
         "report": report,
         "status": Dataset.Status.READY,
         "status_reason": "",
-        "progress_pct": 100.0,
         "validated_at": timezone.now(),
     }
 
 
 def enqueue_validation(
-    dataset: Dataset, base_model: str | None = None, max_seq_len: int | None = None
-) -> None:
-    job_id = f"dataset-validate-{dataset.pk}-{uuid.uuid4().hex[:8]}"
-    options = {"base_model": base_model, "max_seq_len": max_seq_len}
-    Dataset.objects.filter(pk=dataset.pk).update(rq_job_id=job_id, validation_options=options)
-    dataset.rq_job_id, dataset.validation_options = job_id, options
-    transaction.on_commit(lambda: enqueue_validation_job(dataset))
+    dataset: Dataset, base_model: str | None = None, max_seq_len: int | None = None, *, user=None
+) -> DatasetValidation:
+    """A validation row for the dataset, put on the `default` queue when the surrounding transaction commits."""
+    validation = DatasetValidation.objects.create(
+        dataset=dataset,
+        options={"base_model": base_model, "max_seq_len": max_seq_len},
+        created_by=user if getattr(user, "is_authenticated", False) else None,
+    )
+    validation.enqueue_on_commit()
+    return validation
 
 
-def enqueue_validation_job(dataset: Dataset) -> None:
-    """Put the row's validation on the queue under its job id, with the options it was asked for."""
-    options = dataset.validation_options or {}
-    enqueue(
-        DEFAULT,
-        "datasets_app.library.tasks.validate_dataset_task",
-        dataset.pk,
-        options.get("base_model"),
-        options.get("max_seq_len"),
-        job_id=dataset.rq_job_id,
+def active_validation(dataset: Dataset) -> DatasetValidation | None:
+    return (
+        dataset.validations.filter(status__in=DatasetValidation.ACTIVE).order_by("-created_at", "-pk").first()
     )
 
 
-def run_validation(dataset_id: int, base_model: str | None = None, max_seq_len: int | None = None) -> str:
+def run_dataset_validation(dataset_id: int) -> str:
+    """Run the dataset's waiting validation in this process (the facade and tests: this process is the worker)."""
+    validation = (
+        DatasetValidation.objects.filter(dataset_id=dataset_id, status=DatasetValidation.Status.QUEUED)
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    if validation is None:
+        return "skipped: no validation is waiting for this dataset"
+    return run_validation(validation.pk)
+
+
+def run_validation(validation_id: int) -> str:
     """The background validation (RQ task body): claim the row, stream the file, write the report back."""
-    claimed = Dataset.objects.filter(pk=dataset_id, status=Dataset.Status.PENDING).update(
-        status=Dataset.Status.VALIDATING, progress_pct=0.0, heartbeat_at=timezone.now(), worker=worker_id()
+    validation = DatasetValidation.objects.filter(pk=validation_id).first()
+    if validation is None or not validation.claim(worker_id()):
+        return "skipped: the validation is gone or not queued"
+    dataset_id = validation.dataset_id
+    Dataset.objects.filter(pk=dataset_id, status=Dataset.Status.PENDING).update(
+        status=Dataset.Status.VALIDATING
     )
-    if not claimed:
-        return "skipped: the dataset is gone or not pending"
     dataset = Dataset.objects.get(pk=dataset_id)
     declared = declared_type(dataset)
+    options = validation.options or {}
     last = [0.0]
 
     def progress(done: int, total: int) -> None:
@@ -143,28 +152,39 @@ def run_validation(dataset_id: int, base_model: str | None = None, max_seq_len: 
         if now - last[0] >= PROGRESS_EVERY_SECONDS and total:
             last[0] = now
             # Reading is ~90 % of the work; near-duplicate verification and scoring follow it.
-            Dataset.objects.filter(pk=dataset_id, status=Dataset.Status.VALIDATING).update(
-                progress_pct=round(90.0 * done / total, 1)
-            )
+            DatasetValidation.objects.filter(
+                pk=validation_id, status=DatasetValidation.Status.RUNNING
+            ).update(progress_pct=round(90.0 * done / total, 1))
 
     try:
-        with Heartbeat(Dataset, dataset_id, status=Dataset.Status.VALIDATING):
+        with Heartbeat(DatasetValidation, validation_id):
             report = run_engine(
                 dataset.abs_path(),
                 declared,
-                base_model=base_model,
-                max_seq_len=max_seq_len,
+                base_model=options.get("base_model"),
+                max_seq_len=options.get("max_seq_len"),
                 progress=progress,
             )
     except ServiceError as exc:
-        fail(dataset_id, exc.message)
+        fail(validation, exc.message)
         return f"failed: {exc.message}"
     except Exception as exc:
-        log.exception("validation of dataset %s crashed", dataset_id)
-        fail(dataset_id, f"Validation crashed: {type(exc).__name__}: {exc}")
+        log.exception("validation %s of dataset %s crashed", validation_id, dataset_id)
+        fail(validation, f"Validation crashed: {type(exc).__name__}: {exc}")
         raise
     fields = report_fields(report, declared)
-    Dataset.objects.filter(pk=dataset_id, status=Dataset.Status.VALIDATING).update(**fields)
+    with transaction.atomic():
+        if validation.finish(
+            DatasetValidation.Status.COMPLETED,
+            progress_pct=100.0,
+            quality_score=fields["quality_score"],
+            summary={
+                "quality_score": fields["quality_score"],
+                "band": fields["band"],
+                "examples": fields["num_examples"],
+            },
+        ):
+            Dataset.objects.filter(pk=dataset_id, status=Dataset.Status.VALIDATING).update(**fields)
     return f"ready: {report['quality_score']}"
 
 
@@ -175,22 +195,17 @@ def declared_type(dataset: Dataset) -> str | None:
 
 def job_in_progress(job_id: str) -> bool:
     """Whether a validation job is still queued or running in RQ (a lost job must not block re-validation forever)."""
-    if not job_id:
-        return False
-    from rq.exceptions import NoSuchJobError
-    from rq.job import Job
-
     from rmnconsole.core.queues import get_queue
+    from rmnconsole.core.recovery import rq_status
 
-    try:
-        job = Job.fetch(job_id, connection=get_queue(DEFAULT).connection)
-    except NoSuchJobError:
+    return rq_status(get_queue(DEFAULT).connection, job_id) in ("queued", "started", "deferred", "scheduled")
+
+
+def fail(validation: DatasetValidation, reason: str) -> bool:
+    """End the validation failed (once) and show the reason on its dataset (a ready dataset keeps its score)."""
+    if not validation.finish(DatasetValidation.Status.FAILED, reason, progress_pct=100.0):
         return False
-    status = job.get_status()
-    return status is not None and status.value in ("queued", "started", "deferred", "scheduled")
-
-
-def fail(dataset_id: int, reason: str) -> None:
-    Dataset.objects.filter(pk=dataset_id).exclude(status=Dataset.Status.READY).update(
-        status=Dataset.Status.FAILED, status_reason=reason, progress_pct=100.0
+    Dataset.objects.filter(pk=validation.dataset_id).exclude(status=Dataset.Status.READY).update(
+        status=Dataset.Status.FAILED, status_reason=reason
     )
+    return True

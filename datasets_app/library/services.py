@@ -170,7 +170,7 @@ def _register(
                 os.rename(source, dest)
                 renamed = True
             if report is None:
-                runs.enqueue_validation(dataset)
+                runs.enqueue_validation(dataset, user=user)
             audit.record(
                 user,
                 "dataset.register",
@@ -311,11 +311,11 @@ def validate_dataset(
             locked = Dataset.objects.select_for_update().filter(pk=dataset.pk).first()
             if locked is None:
                 raise NotFound(f"Dataset {dataset.pk} does not exist.")
-            _refuse_if_validating(locked)
-            Dataset.objects.filter(pk=dataset.pk).update(
-                status=Dataset.Status.PENDING, progress_pct=0.0, status_reason=""
-            )
-            runs.enqueue_validation(dataset, base_model, max_seq_len)
+            active = _refuse_if_validating(locked)
+            if active is not None:  # its queue entry is gone: this validation replaces it
+                active.finish(active.Status.CANCELLED, "Replaced by a newer validation")
+            Dataset.objects.filter(pk=dataset.pk).update(status=Dataset.Status.PENDING, status_reason="")
+            runs.enqueue_validation(dataset, base_model, max_seq_len, user=user)
             audit.record(
                 user, "dataset.validate", dataset, f"Queued validation of {dataset.label}", background=True
             )
@@ -327,7 +327,7 @@ def validate_dataset(
     except ServiceError as exc:
         if exc.field == "file":
             Dataset.objects.filter(pk=dataset.pk).update(
-                status=Dataset.Status.FAILED, status_reason=exc.message, progress_pct=100.0
+                status=Dataset.Status.FAILED, status_reason=exc.message
             )
         raise
     with transaction.atomic():
@@ -343,14 +343,15 @@ def validate_dataset(
     return dataset
 
 
-def _refuse_if_validating(dataset: Dataset) -> None:
-    if dataset.status in (Dataset.Status.PENDING, Dataset.Status.VALIDATING) and runs.job_in_progress(
-        dataset.rq_job_id
-    ):
+def _refuse_if_validating(dataset: Dataset):
+    """409 while a validation of the dataset is really in progress; else the stale active row (or None)."""
+    active = runs.active_validation(dataset)
+    if active is not None and runs.job_in_progress(active.rq_job_id):
         raise Conflict(f"{dataset.label} is already being validated.")
+    return active
 
 
-run_validation = runs.run_validation  # the RQ task body (datasets_app.library.tasks)
+run_validation = runs.run_dataset_validation  # a waiting validation, run in this process (facade, tests)
 
 
 def check_quality_gate(dataset: Dataset, *, override: bool) -> None:

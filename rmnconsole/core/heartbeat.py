@@ -1,4 +1,5 @@
-"""A job row's heartbeat: a side thread stamps `heartbeat_at` while the task works, so a dead worker shows as silent."""
+"""A job row's heartbeat and the one staleness rule: a side thread stamps `heartbeat_at` while the task works, so a
+dead worker shows as silent; `worker_gone()` is how recovery (rmnconsole.core.recovery) tells a dead worker."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import logging
 import os
 import socket
 import threading
+from datetime import datetime, timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.db import close_old_connections, connection
@@ -14,14 +17,57 @@ from django.utils import timezone
 log = logging.getLogger(__name__)
 
 
+def this_host() -> str:
+    """The host name jobs record: the one `training_worker --capabilities` announced, else the machine's."""
+    return os.environ.get("RMN_WORKER_HOST") or socket.gethostname()
+
+
 def worker_id() -> str:
-    """ "host:pid" of this process: rmnconsole.core.reconcile.process_gone reads it back."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """ "host:pid" of this process: `process_gone` reads it back."""
+    return f"{this_host()}:{os.getpid()}"
+
+
+def stale_after() -> timedelta:
+    return timedelta(seconds=float(settings.RMN_HEARTBEAT_STALE_SECONDS))
 
 
 def beat_interval() -> float:
     """Four beats per stale period: one lost write never makes a live job look dead."""
-    return max(0.5, min(10.0, float(settings.RMN_HEARTBEAT_STALE_SECONDS) / 4))
+    return max(0.5, min(10.0, stale_after().total_seconds() / 4))
+
+
+def heartbeat_stale(beat: datetime | None, now: datetime | None = None) -> str:
+    """A reason when the last heartbeat is older than RMN_HEARTBEAT_STALE_SECONDS ("" when fresh or never beat)."""
+    if beat is None:
+        return ""
+    now = now or timezone.now()
+    if now - beat > stale_after():
+        return f"no heartbeat since {beat:%Y-%m-%d %H:%M:%S} UTC"
+    return ""
+
+
+def process_gone(worker: str) -> str:
+    """A reason when `worker` ("host:pid") ran on this host and that process no longer exists (or is a zombie)."""
+    host, _, pid = (worker or "").rpartition(":")
+    if host not in (this_host(), socket.gethostname()) or not pid.isdigit():
+        return ""
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return f"its process {worker} is gone"
+    except PermissionError:
+        return ""
+    try:  # a killed work horse whose parent died too can linger as a zombie until init reaps it
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return ""
+    return f"its process {worker} is gone" if state in ("Z", "X") else ""
+
+
+def worker_gone(row, now: datetime | None = None) -> str:
+    """The one staleness rule of a running job row: its process on this host died (no need to wait), or its
+    heartbeat (its start, if it never beat) is older than RMN_HEARTBEAT_STALE_SECONDS. "" = no evidence."""
+    return process_gone(row.worker) or heartbeat_stale(row.heartbeat_at or row.started_at, now)
 
 
 class Heartbeat:

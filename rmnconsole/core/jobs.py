@@ -9,7 +9,6 @@ Apps register how to recover their kinds (`rmnconsole.core.recovery`) from their
 
 from __future__ import annotations
 
-import uuid
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -29,15 +28,13 @@ ACTIVE_STATUSES = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
 FINISHED_STATUSES = (JobStatus.COMPLETED.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value)
 
 
-def new_rq_job_id(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex}"
-
-
 class QueuedJob(models.Model):
     """Abstract: status, the RQ job it mirrors, where it runs, its heartbeat and its timestamps.
 
-    Subclasses set `task_path` (the RQ entry point, called with the row's pk) and `default_queue`; a row's own
-    `queue_name` wins when set (training jobs are routed to capability queues).
+    Subclasses set `task_path` (the RQ entry point, called with the row's pk), `default_queue` and
+    `rq_job_prefix`; a row's own `queue_name` wins when set (training jobs are routed to capability queues).
+    A row has one RQ job id for life (`<prefix>-<pk>`): a re-enqueued job keeps it, so a duplicate queue entry
+    finds the row already claimed.
     """
 
     Status = JobStatus
@@ -110,22 +107,31 @@ class QueuedJob(models.Model):
         """Extra RQ options (callbacks, description, timeouts); override per kind."""
         return {}
 
+    def task_args(self) -> tuple:
+        """What the task is called with: the row's pk (the task re-reads everything else from the row)."""
+        return (self.pk,)
+
+    def assign_rq_job_id(self) -> str:
+        if not self.rq_job_id:
+            self.rq_job_id = f"{self.rq_job_prefix}-{self.pk}"
+            type(self)._default_manager.filter(pk=self.pk).update(rq_job_id=self.rq_job_id)
+        return self.rq_job_id
+
     def enqueue(self):
         """Put the row's job on its queue under its own RQ job id (re-enqueueing keeps the id)."""
         from rmnconsole.core import queues
 
         if not self.task_path:
             raise NotImplementedError(f"{type(self).__name__} sets no task_path")
-        if not self.rq_job_id:
-            self.rq_job_id = new_rq_job_id(self.rq_job_prefix)
-            type(self)._default_manager.filter(pk=self.pk).update(rq_job_id=self.rq_job_id)
         return queues.enqueue(
-            self.queue_for_job(), self.task_path, self.pk, job_id=self.rq_job_id, **self.enqueue_options()
+            self.queue_for_job(),
+            self.task_path,
+            *self.task_args(),
+            job_id=self.assign_rq_job_id(),
+            **self.enqueue_options(),
         )
 
     def enqueue_on_commit(self) -> None:
-        """The one way a service queues a row: after the surrounding transaction commits."""
-        if not self.rq_job_id:
-            self.rq_job_id = new_rq_job_id(self.rq_job_prefix)
-            type(self)._default_manager.filter(pk=self.pk).update(rq_job_id=self.rq_job_id)
+        """The one way a service queues a row: after the surrounding transaction commits (a rollback: no job)."""
+        self.assign_rq_job_id()
         transaction.on_commit(self.enqueue)

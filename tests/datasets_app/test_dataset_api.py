@@ -197,7 +197,8 @@ def test_large_files_are_validated_in_the_background(client, api_headers, data_r
     assert response.status_code == 201
     body = response.json()
     assert body["status"] == "pending" and body["quality_score"] is None and body["progress_pct"] == 0.0
-    assert Dataset.objects.get(pk=body["id"]).rq_job_id.startswith(f"dataset-validate-{body['id']}-")
+    validation = Dataset.objects.get(pk=body["id"]).validations.get()
+    assert (validation.status, validation.rq_job_id) == ("queued", f"dataset-validation-{validation.pk}")
 
 
 def test_openapi_documents_the_dataset_endpoints(client_logged_in):

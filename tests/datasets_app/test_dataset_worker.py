@@ -25,8 +25,15 @@ def test_large_file_is_validated_by_the_worker(rq_worker, data_root, user, setti
     assert ds.num_examples == 80 and ds.progress_pct == 100.0
     assert ds.report["checks"]["exact_duplicates"]["count"] == 20
     assert ds.band == "poor" and len(ds.sha256) == 64
-    # The worker that validated it signed the row ("host:pid") and stamped its heartbeat (reconcile reads both).
-    assert ds.worker.startswith(socket.gethostname() + ":") and ds.heartbeat_at is not None
+    # The worker that validated it signed the validation row ("host:pid") and stamped its heartbeat (recovery
+    # reads both); the row records what it found.
+    validation = ds.validations.get()
+    assert validation.worker.startswith(socket.gethostname() + ":") and validation.heartbeat_at is not None
+    assert (validation.status, validation.progress_pct, validation.quality_score) == (
+        "completed",
+        100.0,
+        ds.quality_score,
+    )
 
     # Re-validation of a large file is queued too, and the worker's result replaces the report.
     write_jsonl(data_root / "datasets" / "big.jsonl", sft_rows(60))
@@ -35,6 +42,7 @@ def test_large_file_is_validated_by_the_worker(rq_worker, data_root, user, setti
     assert rq_worker.run_burst("default").returncode == 0
     ds.refresh_from_db()
     assert (ds.status, ds.num_examples, ds.quality_score) == ("ready", 60, 100.0)
+    assert list(ds.validations.values_list("status", flat=True)) == ["completed", "completed"]
 
 
 def test_a_file_that_turns_out_not_to_be_jsonl_fails_with_the_line(rq_worker, data_root, user, settings):

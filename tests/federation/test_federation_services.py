@@ -223,7 +223,7 @@ def test_cancelled_gate_training_never_runs(make_federation):
         gates.cancel_gate_training(training)
 
 
-def test_a_silent_gate_worker_is_swept(make_federation, settings):
+def test_a_silent_gate_worker_is_ended_by_recovery(make_federation, settings):
     from datetime import timedelta
 
     from django.utils import timezone
@@ -232,7 +232,9 @@ def test_a_silent_gate_worker_is_swept(make_federation, settings):
     training = GateTraining.objects.get(federation=federation)
     stale = timezone.now() - timedelta(seconds=settings.RMN_HEARTBEAT_STALE_SECONDS + 5)
     GateTraining.objects.filter(pk=training.pk).update(status="running", heartbeat_at=stale)
-    assert gates.sweep_stale_gate_trainings() == 1
+    from rmnconsole.core.recovery import recover_all
+
+    assert recover_all()["gate training"]["failed"] == 1
     training.refresh_from_db()
     federation.refresh_from_db()
     assert training.status == "failed" and "no heartbeat" in training.status_reason

@@ -13,7 +13,7 @@ import redis
 
 from federation import runs
 from federation.models import InferenceRun
-from rmnconsole.core.reconcile import LOST, reconcile_all
+from rmnconsole.core.recovery import LOST, recover_all
 from tests.conftest import worker_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -57,7 +57,7 @@ def test_sigkill_mid_run_ends_worker_lost_then_a_new_worker_serves(world, rq_wor
 
     # Another host's view: the pid means nothing there, only the silence of the heartbeat does.
     InferenceRun.objects.filter(pk=long_run.pk).update(worker="gpu-elsewhere:4242")
-    _wait(lambda: reconcile_all() and _status(long_run) != "running", 120, what="the sweep to end the run")
+    _wait(lambda: recover_all() and _status(long_run) != "running", 120, what="the sweep to end the run")
     assert time.monotonic() - killed_at < 120
     print(f"worker lost recorded {time.monotonic() - killed_at:.1f} s after the SIGKILL")  # shown with -s
     long_run.refresh_from_db()
@@ -80,7 +80,7 @@ def test_sigkill_on_this_host_is_noticed_without_waiting_for_staleness(world, rq
     _wait(lambda: _status(run) == "running", 120, worker, "the run to start")
     os.kill(worker.pid, signal.SIGKILL)
     worker.wait(timeout=10)
-    reconcile_all()
+    recover_all()
     run.refresh_from_db()
     assert run.status == "failed" and run.error.startswith(LOST) and "is gone" in run.error
 
@@ -96,7 +96,7 @@ def test_redis_emptied_while_queued_a_starting_worker_puts_the_runs_back(world, 
     client.flushdb()  # what a Redis restart leaves behind
     InferenceRun.objects.update(created_at=InferenceRun.objects.first().created_at.replace(year=2000))
     args = [*rq_worker._args(("inference",), True, False, None)]
-    args += ["--worker-class", "rmnconsole.workers.ReconcilingSimpleWorker"]
+    args += ["--worker-class", "rmnconsole.workers.RecoveringSimpleWorker"]
     result = subprocess.run(args, env=worker_env(settings), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "re-enqueued" in result.stderr + result.stdout

@@ -16,7 +16,7 @@ from django.db import connection
 from django.utils import timezone
 
 from rmnconsole.core import queues
-from rmnconsole.core.reconcile import LOST, reconcile_all
+from rmnconsole.core.recovery import LOST, recover_all
 from tests.conftest import worker_env
 from tests.reliability.training_helpers import process_is_dead, wait_for, worker_log, write_dataset
 
@@ -70,16 +70,17 @@ def test_sigkill_mid_training_ends_worker_lost_and_resume_continues(
     )
     assert running.status == "running" and running.current_step < LONG["max_steps"], "make the job longer"
     horse = int(running.worker_host.rsplit(":", 1)[1])
-    os.kill(horse, signal.SIGKILL)
+    # The worker first: a live worker would record its horse's death at once (killed by signal 9).
     os.kill(proc.pid, signal.SIGKILL)
+    os.kill(horse, signal.SIGKILL)
     proc.wait()
     killed = time.monotonic()
     wait_for(lambda: process_is_dead(horse), "the work horse to die", timeout=30)
     assert _job(job.pk).status == "running", "nothing has noticed yet"
     # As another host sees it: the pid means nothing there, only the heartbeat's silence does.
-    type(running).objects.filter(pk=job.pk).update(worker_host="gpu-elsewhere:4242")
+    type(running).objects.filter(pk=job.pk).update(worker="gpu-elsewhere:4242")
     final = wait_for(
-        lambda: reconcile_all() is not None and (j := _job(job.pk)).status != "running" and j,
+        lambda: recover_all() is not None and (j := _job(job.pk)).status != "running" and j,
         "the stale-heartbeat sweep",
         timeout=120,
     )
@@ -117,7 +118,7 @@ def test_redis_emptied_while_queued_then_runs_exactly_once(
     args = [
         *rq_worker._args(("training",), True, False, None),
         "--worker-class",
-        "rmnconsole.workers.ReconcilingWorker",
+        "rmnconsole.workers.RecoveringWorker",
     ]
     started = subprocess.run(args, env=worker_env(settings), capture_output=True, text=True, timeout=300)
     assert started.returncode == 0, started.stderr[-3000:]

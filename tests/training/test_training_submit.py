@@ -187,8 +187,8 @@ def test_sweep_hard_stops_a_cancel_past_its_grace_period(tiny_llama, settings):
     assert overdue.status == "cancelled" and "did not stop within 5s" in overdue.status_reason
     assert patient.status == "running"
 
-    # With no page or API read to trigger the sweep, reconcile (monitor_host, every RMN_RECONCILE_SECONDS) does it.
-    from rmnconsole.core.reconcile import reconcile_all
+    # No page or API read sweeps: the recovery loop (recover_jobs, every RMN_RECONCILE_SECONDS) does it.
+    from rmnconsole.core.recovery import recover_all
 
     unwatched = TrainingJob.objects.create(
         status="running",
@@ -198,6 +198,6 @@ def test_sweep_hard_stops_a_cancel_past_its_grace_period(tiny_llama, settings):
         rq_job_id="training-job-unwatched",
         **fields,
     )
-    assert reconcile_all()["training job"]["hard_stopped"] == 1
+    assert recover_all()["training job"]["hard_stopped"] == 1
     unwatched.refresh_from_db()
     assert unwatched.status == "cancelled" and TrainingJob.objects.get(pk=patient.pk).status == "running"

@@ -17,7 +17,6 @@ from django.db import close_old_connections, connection
 from monitoring import alerts, services
 from monitoring.engine.capabilities import detect_capabilities
 from monitoring.engine.sampler import GpuSampler
-from rmnconsole.core.reconcile import reconcile_all
 
 log = logging.getLogger("monitoring.monitor_host")
 
@@ -107,8 +106,6 @@ class Command(BaseCommand):
     ):
         taken = 0
         last_rollup = 0.0
-        last_reconcile = 0.0
-        reconcile_every = float(settings.RMN_RECONCILE_SECONDS)
         next_tick = time.monotonic()
         while not stop.is_set():
             try:
@@ -122,12 +119,6 @@ class Command(BaseCommand):
                     last_rollup = time.monotonic()
             except Exception:
                 log.exception("monitor_host %s: tick failed; retrying next interval", host)
-            if time.monotonic() - last_reconcile >= reconcile_every:
-                last_reconcile = time.monotonic()
-                try:  # the database is the truth about jobs: requeue what Redis lost, fail what lost its worker
-                    reconcile_all(lock_seconds=reconcile_every * 0.9)
-                except Exception:
-                    log.exception("monitor_host %s: reconciling jobs with Redis failed", host)
             taken += 1
             if limit and taken >= limit:
                 break

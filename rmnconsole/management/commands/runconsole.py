@@ -1,4 +1,4 @@
-"""Run the whole console on one machine: migrations, demo data, Redis, workers, monitor and web server."""
+"""Run the whole console on one machine: migrations, demo data, Redis, workers, job recovery, monitor and web server."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from rmnconsole.services_runner import EmbeddedRedis, Supervisor, redis_answers
 
 
 class Command(BaseCommand):
-    help = "Apply migrations, seed demo data, start Redis (embedded if none answers), workers, monitor and the web server."
+    help = "Apply migrations, seed demo data, start Redis (embedded if none answers), workers, job recovery, monitor and the web server."
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -56,11 +56,12 @@ class Command(BaseCommand):
                     "rqworker",
                     "inference",
                     "--worker-class",
-                    "rmnconsole.workers.ReconcilingSimpleWorker",
+                    "rmnconsole.workers.RecoveringSimpleWorker",
                     "--name",
                     f"inference-{os.getpid()}",
                 ],
             )
+            supervisor.start("recovery", ["recover_jobs"])
             if "monitor_host" in get_commands():
                 supervisor.start("monitor", ["monitor_host"])
             supervisor.start("web", ["runserver", addr, "--noreload", "--skip-checks"])

@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("training", "0005_foundation_model_name"),
+        ("training", "0006_job_on_queued_job_base"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
