@@ -55,7 +55,7 @@ class FederationHandle:
             user=user,
             enqueue=False,
         )
-        return _result(runs.run_inline(run))
+        return _result(_run_inline(run))
 
 
 def compose_federation(
@@ -146,3 +146,12 @@ def _free_name(stem: str) -> str:
         counter += 1
         name = f"{stem}-{counter}"
     return name
+
+
+def _run_inline(run) -> object:
+    """Execute a saved run in this process: the facade's caller is its own worker and model cache."""
+    from federation.tasks import run_inference
+
+    run_inference(run.pk)
+    run.refresh_from_db()
+    return run

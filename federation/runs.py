@@ -74,15 +74,6 @@ def submit_inference(
     return run
 
 
-def run_inline(run: InferenceRun) -> InferenceRun:
-    """Execute a saved run in this process (the Python facade: this process is its own worker and cache)."""
-    from federation.tasks import run_inference
-
-    run_inference(run.pk)
-    run.refresh_from_db()
-    return run
-
-
 def get_run(run_id: int) -> InferenceRun:
     check_id(run_id, "Inference run")
     run = InferenceRun.objects.select_related("federation").filter(pk=run_id).first()

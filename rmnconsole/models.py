@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from pathlib import Path
 
 from django.conf import settings
 from django.db import models
@@ -16,19 +15,6 @@ TOKEN_PREFIX = "rmn_"  # noqa: S105 - a public prefix, not a secret
 def digest_token(raw: str) -> str:
     # Tokens carry 256 bits of randomness, so a plain SHA-256 is enough at rest (no slow KDF needed).
     return hashlib.sha256(raw.encode()).hexdigest()
-
-
-class NamedVersionMixin:
-    """For rows with `name`, `version` and `path` (relative to the data root): adapters, datasets."""
-
-    @property
-    def label(self) -> str:
-        return f"{self.name} v{self.version}"
-
-    def abs_path(self) -> Path:
-        from rmnconsole.core.paths import data_root
-
-        return data_root() / self.path
 
 
 class ApiTokenQuerySet(models.QuerySet):

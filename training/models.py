@@ -7,7 +7,7 @@ from django.db import models
 from django.utils import timezone
 
 from rmnconsole.core.jobs import QueuedJob
-from rmnconsole.models import NamedVersionMixin
+from rmnconsole.core.rows import NamedVersionMixin
 from training.model_import.models import ModelImport, SourceKind  # noqa: F401 - registers the import job model
 
 

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import models
 
 from rmnconsole.core.jobs import QueuedJob
-from rmnconsole.models import NamedVersionMixin
+from rmnconsole.core.rows import NamedVersionMixin
 
 
 class Dataset(NamedVersionMixin, models.Model):
