@@ -9,6 +9,7 @@ import random
 import pytest
 from django.core.management import call_command
 
+from datasets_app.mappings import demo
 from datasets_app.mappings import services as svc
 from datasets_app.mappings.harmonize.training import corrupt_record
 from datasets_app.mappings.rmis import RmisField, RmisSchema
@@ -45,7 +46,7 @@ def svc_gate() -> float:
 
 @pytest.mark.django_db
 def test_build_a_dpo_set_from_a_mapping():
-    svc.seed_demo(rows=200)
+    demo.seed_demo(rows=200)
     alpha = SchemaMapping.objects.get(name="alpha_events_to_rmis", status="active")
     dataset, stats = svc.build_training_dataset(alpha, examples=20, name="alpha_pref", kind="dpo")
     assert dataset.dataset_type == "dpo" and stats["written"] == 20

@@ -23,7 +23,7 @@ def _with_cost_factor(factor: int) -> list[dict]:
 
 
 def test_micros_divided_by_1000_is_an_error_not_a_tick():
-    svc.seed_demo(rows=300)
+    demo.seed_demo(rows=300)
     alpha = SchemaMapping.objects.get(name="alpha_events_to_rmis", status="active")
     good = svc.validate_mapping(alpha, save=False)
     assert not [c for c in good["checks"] if c["check"] == "implausible_scale"], good["checks"]
@@ -38,7 +38,7 @@ def test_micros_divided_by_1000_is_an_error_not_a_tick():
 
 
 def test_every_demo_mapping_is_plausible():
-    svc.seed_demo(rows=300)
+    demo.seed_demo(rows=300)
     for mapping in SchemaMapping.objects.all():
         report = svc.validate_mapping(mapping, save=False)
         assert not [c for c in report["checks"] if c["check"] == "implausible_scale"], (

@@ -25,7 +25,7 @@ _PRODUCT_WORDS_TEXT = """
     harmonizing dedupe subnav roas ctr cpc cpm timestamp timestamps metadata runtime dropdown prometheus grafana
     unmapped plausibility validator overfit overfitting hyperparameter hyperparameters whitespace onsite offsite
     backend filesystem cli multi subtractive nondeterministic zipped unzip jaccard lsh sha diff iab mrc bool dst
-    int strptime params tok ddp dtype proj checkpointing init torchrun
+    int strptime params tok ddp dtype proj checkpointing init torchrun dequantized dequantize quantization pypi
     """
 PRODUCT_WORDS = frozenset(_PRODUCT_WORDS_TEXT.split())
 

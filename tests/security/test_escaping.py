@@ -18,7 +18,9 @@ def _dataset(w: World) -> list[str]:
     rows[0]["messages"][0]["content"] = f"{XSS} {XSS_ATTR}"
     rows += rows[:8]  # duplicates: the report shows example lines, this one among them
     path = write_jsonl(w.root / "datasets" / "xss.jsonl", rows)
-    ds = register_dataset_file(path, name=f"{XSS}{XSS_ATTR}", user=w.user, background=False)
+    ds = register_dataset_file(path, name="xss_dataset", user=w.user, background=False)
+    # The name rule refuses markup now; rows named before it (or through the admin) must still be escaped.
+    type(ds).objects.filter(pk=ds.pk).update(name=f"{XSS}{XSS_ATTR}")
     return ["/datasets/", f"/datasets/library/{ds.pk}/", f"/datasets/library/{ds.pk}/status/"]
 
 
@@ -68,7 +70,7 @@ def _federation(w: World) -> list[str]:
     from federation.services import MemberInput, create_federation
 
     fed = create_federation(
-        name=f"{XSS}fed", base_model=w.base, method="sequential", user=w.user,
+        name="xss-fed", base_model=w.base, method="sequential", user=w.user,
         members=[MemberInput(w.adapter, 1.0, "retailer", prompt_template=f"{XSS_ATTR} {{input}}")],
     )  # fmt: skip
     run = submit_inference(fed, f"{XSS} plan", user=w.user, enqueue=False)

@@ -406,7 +406,9 @@ def _from_gguf(path: Path, staging: Staging, dtype: str, progress: Progress) -> 
     progress("dequantize", 20.0, f"dequantizing {header['quantization'] or 'the weights'} to {dtype}")
     folder, file = str(path.parent), path.name
     try:
-        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=file, local_files_only=True)
+        tokenizer = AutoTokenizer.from_pretrained(
+            folder, gguf_file=file, local_files_only=True, trust_remote_code=False
+        )
         model = AutoModelForCausalLM.from_pretrained(
             folder,
             gguf_file=file,
