@@ -29,10 +29,16 @@ fi
 .venv/bin/ruff format --check .
 
 export DATABASE_URL="${TEST_DATABASE_URL:-postgres://root@127.0.0.1:5432/postgres}"
-export REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379/15}"
+# Parallel workers gwN use Redis database (this one + N), so the base leaves room above it (never 0).
+export REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379/8}"
 export RMN_REQUIRE_POSTGRES=1 PYTHONUNBUFFERED=1
 export RMN_DATA_ROOT="${RMN_DATA_ROOT:-$PWD/var/test-data}"
 .venv/bin/python manage.py check
 .venv/bin/python manage.py makemigrations --check --dry-run >/dev/null || {
   echo "error: models changed without migrations (run manage.py makemigrations)" >&2; exit 1; }
-exec .venv/bin/pytest "$@"
+
+# Most of the suite waits (worker subprocesses, Chromium, polling), so more workers than cores pay off:
+# 4 measured best on the 2-core CI machine (see tests/conftest.py for what each worker gets of its own).
+# RMN_TEST_WORKERS=0 runs serially; arguments after test.sh go to pytest as they are (a later -n wins).
+workers="${RMN_TEST_WORKERS:-4}"
+exec .venv/bin/pytest -n "$workers" --dist worksteal "$@"
