@@ -37,8 +37,9 @@ export RMN_DATA_ROOT="${RMN_DATA_ROOT:-$PWD/var/test-data}"
 .venv/bin/python manage.py makemigrations --check --dry-run >/dev/null || {
   echo "error: models changed without migrations (run manage.py makemigrations)" >&2; exit 1; }
 
-# Most of the suite waits (worker subprocesses, Chromium, polling), so more workers than cores pay off:
-# 4 measured best on the 2-core CI machine (see tests/conftest.py for what each worker gets of its own).
+# Most of the suite waits (worker subprocesses, Chromium, polling), so more workers than cores pay off on the
+# 2-core CI machine; each worker gets its own test database, Redis database and temp folder (tests/conftest.py),
+# and Redis databases (REDIS_URL's + 0 … workers-1) must exist, so keep base + workers <= 16.
 # RMN_TEST_WORKERS=0 runs serially; arguments after test.sh go to pytest as they are (a later -n wins).
 workers="${RMN_TEST_WORKERS:-4}"
 exec .venv/bin/pytest -n "$workers" --dist worksteal "$@"
