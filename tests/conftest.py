@@ -80,6 +80,19 @@ def pytest_configure(config):
         os.environ["REDIS_URL"] = url
 
 
+# Setup that trains something for the whole run; a test that needs it may wait for it (or build it) on a busy
+# machine for longer than the 600 s per-test limit: measured 5-8 min per LoRA with six test runs sharing 2 cores.
+SHARED_BUILD_FIXTURES = {"trained_adapters"}
+SHARED_BUILD_TIMEOUT = 1800
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        needs_build = SHARED_BUILD_FIXTURES & set(getattr(item, "fixturenames", ()))
+        if needs_build and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(SHARED_BUILD_TIMEOUT))
+
+
 @pytest.fixture(autouse=True)
 def data_root(settings, tmp_path) -> Path:
     """Every test gets its own RMN_DATA_ROOT."""
