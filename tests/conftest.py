@@ -48,7 +48,8 @@ def redis_url_for_worker(url: str, index: int, databases: int = 16) -> str:
         )
     if parts.scheme == "unix":
         query["db"] = [str(db)]
-        return urlunsplit(parts._replace(query=urlencode(query, doseq=True)))
+        # Rebuilt by hand: urlunsplit writes "unix:/path" for an empty host, which redis-py does not read.
+        return f"{url.split('?', 1)[0]}?{urlencode(query, doseq=True)}"
     return urlunsplit(parts._replace(path=f"/{db}"))
 
 
