@@ -30,10 +30,32 @@ fi
 .venv/bin/lint-imports  # the dependency rules of docs/ARCHITECTURE.md ([tool.importlinter] in pyproject.toml)
 
 export DATABASE_URL="${TEST_DATABASE_URL:-postgres://root@127.0.0.1:5432/postgres}"
-export REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379/15}"
+# Parallel workers gwN use Redis database (this one + N), so the base leaves room above it (never 0).
+export REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379/8}"
 export RMN_REQUIRE_POSTGRES=1 PYTHONUNBUFFERED=1
 export RMN_DATA_ROOT="${RMN_DATA_ROOT:-$PWD/var/test-data}"
 .venv/bin/python manage.py check
 .venv/bin/python manage.py makemigrations --check --dry-run >/dev/null || {
   echo "error: models changed without migrations (run manage.py makemigrations)" >&2; exit 1; }
-exec .venv/bin/pytest "$@"
+
+# The tiny models every training test uses, built (or found in var/cache) before the clock of any test starts.
+.venv/bin/python - <<'PY'
+from pathlib import Path
+
+from filelock import FileLock
+
+from training.engine.tiny_models import TINY_MODELS, build_tiny_model
+
+cache = Path("var/cache/tiny-models")
+cache.mkdir(parents=True, exist_ok=True)
+with FileLock(cache / ".build.lock"):  # the same lock as tests/conftest.py's tiny_models
+    for name in TINY_MODELS:
+        build_tiny_model(name, cache / name)
+PY
+
+# Most of the suite waits (worker subprocesses, Chromium, polling), so more workers than cores pay off on the
+# 2-core CI machine; each worker gets its own test database, Redis database and temp folder (tests/conftest.py),
+# and Redis databases (REDIS_URL's + 0 … workers-1) must exist, so keep base + workers <= 16.
+# RMN_TEST_WORKERS=0 runs serially; arguments after test.sh go to pytest as they are (a later -n wins).
+workers="${RMN_TEST_WORKERS:-4}"
+exec .venv/bin/pytest -n "$workers" --dist worksteal "$@"

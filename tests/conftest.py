@@ -1,18 +1,65 @@
-"""Shared fixtures: an isolated data root, users and API tokens, tiny models, and real RQ worker processes."""
+"""Shared fixtures: an isolated data root, users and API tokens, tiny models, and real RQ worker processes.
+
+Under pytest-xdist every worker process (gw0, gw1, …) gets its own PostgreSQL test database (pytest-django adds
+the `_gwN` suffix), its own Redis database (REDIS_URL's database + N, set in `pytest_configure` so that worker
+subprocesses started through `worker_env` see the same one) and its own tmp_path, hence its own data root.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from filelock import FileLock
 
 REPO = Path(__file__).resolve().parent.parent
 TINY_CACHE = REPO / "var" / "cache" / "tiny-models"
+
+
+def xdist_worker_index() -> int | None:
+    """0 for xdist's gw0, 1 for gw1, …; None when the run is not split across workers."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else None
+
+
+def redis_url_for_worker(url: str, index: int, databases: int = 16) -> str:
+    """REDIS_URL moved to database (its database + index): redis://h:p/3 → redis://h:p/5 for gw2."""
+    from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    base = int(query.get("db", ["0"])[0]) if parts.scheme == "unix" else int(parts.path.strip("/") or 0)
+    if base == 0:
+        raise pytest.UsageError(
+            f"REDIS_URL ({url}) selects database 0, which a running console may use; "
+            "parallel tests need a non-zero base database (e.g. redis://127.0.0.1:6379/8)"
+        )
+    db = base + index
+    if db >= databases:
+        raise pytest.UsageError(
+            f"xdist worker gw{index} needs Redis database {db} (REDIS_URL's {base} + {index}) but Redis has "
+            f"{databases}: use a lower base database in REDIS_URL or fewer workers"
+        )
+    if parts.scheme == "unix":
+        query["db"] = [str(db)]
+        # Rebuilt by hand: urlunsplit writes "unix:/path" for an empty host, which redis-py does not read.
+        return f"{url.split('?', 1)[0]}?{urlencode(query, doseq=True)}"
+    return urlunsplit(parts._replace(path=f"/{db}"))
+
+
+def _redis_database_count(url: str) -> int:
+    import redis
+
+    try:
+        return int(redis.Redis.from_url(url).config_get("databases").get("databases", 16))
+    except (redis.RedisError, ValueError):
+        return 16  # Redis's default; a server that hides CONFIG fails later, clearly, if it has fewer
 
 
 def pytest_configure(config):
@@ -23,6 +70,28 @@ def pytest_configure(config):
         raise pytest.UsageError(
             f"RMN_REQUIRE_POSTGRES is set but DATABASE_URL selects {engine}: refusing to fall back"
         )
+    index = xdist_worker_index()
+    if index is not None:
+        # Settings were read before any conftest loads, so the worker's Redis database is patched in here:
+        # the setting, the queues (django-rq reads RQ_QUEUES on every call) and the environment children inherit.
+        url = redis_url_for_worker(settings.REDIS_URL, index, _redis_database_count(settings.REDIS_URL))
+        settings.REDIS_URL = url
+        for queue in settings.RQ_QUEUES.values():
+            queue["URL"] = url
+        os.environ["REDIS_URL"] = url
+
+
+# Setup that trains something for the whole run; a test that needs it may wait for it (or build it) on a busy
+# machine for longer than the 600 s per-test limit: measured 5-8 min per LoRA with six test runs sharing 2 cores.
+SHARED_BUILD_FIXTURES = {"trained_adapters"}
+SHARED_BUILD_TIMEOUT = 1800
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        needs_build = SHARED_BUILD_FIXTURES & set(getattr(item, "fixturenames", ()))
+        if needs_build and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(SHARED_BUILD_TIMEOUT))
 
 
 @pytest.fixture(autouse=True)
@@ -87,10 +156,41 @@ def api_headers(api_token) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def tiny_models() -> dict[str, Path]:
-    """tiny-llama and tiny-mistral, built once and cached under var/cache (rebuilt when the recipe changes)."""
+    """tiny-llama and tiny-mistral, built once and cached under var/cache (rebuilt when the recipe changes).
+
+    xdist workers (and concurrent test runs) share the cache: the lock makes one of them build while the others
+    wait, then find the finished build; without it a late builder would replace a folder another one is reading.
+    """
     from training.engine.tiny_models import TINY_MODELS, build_tiny_model
 
-    return {name: build_tiny_model(name, TINY_CACHE / name).path for name in TINY_MODELS}
+    TINY_CACHE.mkdir(parents=True, exist_ok=True)
+    with FileLock(TINY_CACHE / ".build.lock"):
+        return {name: build_tiny_model(name, TINY_CACHE / name).path for name in TINY_MODELS}
+
+
+@pytest.fixture(scope="session")
+def built_once(tmp_path_factory):
+    """built_once("name", build) → a folder that `build(folder)` filled once for the whole test run.
+
+    Under xdist the first worker to ask builds it (into a staging folder, renamed when complete) in the run's
+    shared temp folder while the others wait on the lock, then every worker reads the same files. Only for
+    results that depend on nothing but their recipe (trained adapters, generated files), never on a database.
+    """
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if xdist_worker_index() is not None else base
+
+    def build_once(name: str, build) -> Path:
+        target = shared / f"shared-{name}"
+        with FileLock(shared / f"shared-{name}.lock"):
+            if not target.exists():
+                staging = shared / f".shared-{name}.partial"
+                shutil.rmtree(staging, ignore_errors=True)
+                staging.mkdir()
+                build(staging)
+                os.replace(staging, target)
+        return target
+
+    return build_once
 
 
 @pytest.fixture

@@ -37,7 +37,13 @@ def pytest_collection_modifyitems(items):
 def browser_type_launch_args(browser_type_launch_args):
     if not Path(CHROMIUM).exists():
         pytest.fail("Chromium is missing: apt-get install -y chromium (the test command installs it)")
-    return {**browser_type_launch_args, "executable_path": CHROMIUM, "headless": True, "args": CHROMIUM_ARGS}
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "headless": True,
+        "args": CHROMIUM_ARGS,
+        "timeout": 120_000,  # each xdist worker starts its own Chromium, sometimes all at once
+    }
 
 
 @pytest.fixture
@@ -60,7 +66,9 @@ def e2e_user(django_user_model):
 @pytest.fixture
 def logged_in_page(page, live_server, e2e_user, local_chartjs):
     """A Chromium page logged in through the real login form."""
-    page.set_default_timeout(20_000)
+    # Generous: under parallel workers on a shared 2-core machine a page load can take tens of seconds; a wait
+    # that passes only on an idle machine is not a test of the page.
+    page.set_default_timeout(60_000)
     page.goto(f"{live_server.url}/accounts/login/")
     page.fill("#id_username", e2e_user.username)
     page.fill("#id_password", PASSWORD)

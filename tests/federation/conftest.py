@@ -100,22 +100,24 @@ def texts() -> SimpleNamespace:
 
 
 @pytest.fixture(scope="session")
-def trained_adapters(tiny_models, tmp_path_factory) -> SimpleNamespace:
-    """retailer (rank 8 on q,v) and task (rank 8 on q,v,o) adapter folders + their training data, once per session."""
-    root = tmp_path_factory.mktemp("fed-adapters")
+def trained_adapters(tiny_models, built_once) -> SimpleNamespace:
+    """retailer (rank 8 on q,v) and task (rank 8 on q,v,o) adapter folders + their training data, once per run
+    (shared by every xdist worker: two real LoRA trainings are the costliest setup of the federation tests)."""
     base = tiny_models["tiny-llama"]
-    retailer_data = write_jsonl(root / "retailer.jsonl", retailer_conversations())
-    task_data = write_jsonl(root / "task.jsonl", task_conversations())
+
+    def build(root: Path) -> None:
+        write_jsonl(root / "retailer.jsonl", retailer_conversations())
+        write_jsonl(root / "task.jsonl", task_conversations())
+        train_lora(base, retailer_conversations(), root / "retailer", rank=8, targets=["q_proj", "v_proj"])
+        train_lora(base, task_conversations(), root / "task", rank=8, targets=["q_proj", "v_proj", "o_proj"])
+
+    root = built_once("fed-adapters", build)
     return SimpleNamespace(
         base=base,
-        retailer=train_lora(
-            base, retailer_conversations(), root / "retailer", rank=8, targets=["q_proj", "v_proj"]
-        ),
-        task=train_lora(
-            base, task_conversations(), root / "task", rank=8, targets=["q_proj", "v_proj", "o_proj"]
-        ),
-        retailer_data=retailer_data,
-        task_data=task_data,
+        retailer=root / "retailer",
+        task=root / "task",
+        retailer_data=root / "retailer.jsonl",
+        task_data=root / "task.jsonl",
     )
 
 

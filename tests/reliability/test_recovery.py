@@ -74,6 +74,9 @@ def test_running_rows_whose_worker_is_gone_end_worker_lost(world, settings):
     from federation.models import InferenceRun
 
     settings.RMN_HEARTBEAT_STALE_SECONDS = 30
+    # The world is built lazily (a LoRA is trained for it): build it before "now", or a slow build under a
+    # loaded machine (parallel workers) makes the fresh heartbeats older than the 30 s stale limit.
+    assert world.federation is not None
     now = timezone.now()
     old = now - timedelta(minutes=5)
     stale = _runs(world, status="running", started_at=old, heartbeat_at=old, worker="gpu-b:41")
