@@ -102,9 +102,23 @@ def parse_config(raw: bytes | str) -> dict:
             field="config",
         )
     try:
-        return json.loads(raw or b"null")
+        data = json.loads(raw or b"null")
     except ValueError as exc:
         raise ServiceError(f"The config is not valid JSON: {exc}", field="config") from None
+    # An uploaded file is not a request body the NUL guard sees, and PostgreSQL refuses NUL in text.
+    if _holds_nul(data):
+        raise ServiceError("The config contains a NUL character (\\u0000); remove it.", field="config")
+    return data
+
+
+def _holds_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
 
 
 def import_config_file(raw: bytes | str, *, user=None, name: str | None = None) -> Federation:

@@ -117,6 +117,12 @@ def test_import_federation_config_gives_the_same_result_and_refusals_through_eve
     assert "has different weights than the exported one (sha256 differs)" in refusal, refusal
     assert Federation.objects.count() == 1
 
+    # A NUL inside an uploaded file never reaches PostgreSQL (the API's body guard answers before the service).
+    nul = {**exported, "members": [{**exported["members"][0], "prompt_template": "a\u0000b {input}"}]}
+    refusal = import_config(door, client, world.user, json.dumps(nul).encode(), "fed-nul", tmp_path)
+    assert "NUL" in refusal, refusal
+    assert Federation.objects.count() == 1
+
     assert import_config(door, client, world.user, json.dumps(exported).encode(), "fed-copy", tmp_path) == ""
     copy = Federation.objects.get(name="fed-copy")
     assert (copy.method, copy.base_model, copy.options) == (
