@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django.contrib import messages
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -11,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from datasets_app.models import Dataset
 from rmnconsole.core.errors import Conflict, NotFound, ServiceError
+from rmnconsole.core.pages import not_found_as_404
 from training import queries, scaleout, services
 from training.forms import StartTrainingForm
 from training.models import AdapterType, FoundationModel, TrainingJob
@@ -77,10 +81,8 @@ def metrics_url(job_id: int) -> str:
 
 
 def _job_or_404(job_id: int) -> TrainingJob:
-    try:
+    with not_found_as_404():
         return services.get_job(job_id)
-    except NotFound as exc:
-        raise Http404(exc.message) from exc
 
 
 def _tab_jobs(tab: str):
@@ -145,10 +147,8 @@ def new_job(request):
     else:
         initial = {}
         if request.GET.get("clone"):
-            try:
+            with not_found_as_404():
                 initial = services.clone_as_form_data(request.GET["clone"])
-            except NotFound as exc:
-                raise Http404(exc.message) from exc
         form = StartTrainingForm(initial=initial)
     context = {
         "form": form,
@@ -186,28 +186,37 @@ def _after_action(request, job: TrainingJob) -> HttpResponse:
     return redirect(target)
 
 
-@require_POST
-def job_cancel(request, job_id: int):
+def _job_action(
+    request, job_id: int, action: Callable[[int, Any], TrainingJob], done: Callable[[TrainingJob], str]
+) -> HttpResponse:
+    """Run a service action on a job; a refusal is a red banner, success the line `done` writes."""
     try:
-        job = services.cancel_training_job(job_id, request.user)
+        job = action(job_id, request.user)
     except ServiceError as exc:
         messages.error(request, exc.message)
         return _after_action(request, _job_or_404(job_id))
-    messages.success(
-        request, f"Cancel requested for job #{job.pk}." if job.is_active else f"Job #{job.pk} cancelled."
-    )
+    messages.success(request, done(job))
     return _after_action(request, job)
+
+
+@require_POST
+def job_cancel(request, job_id: int):
+    return _job_action(
+        request,
+        job_id,
+        services.cancel_training_job,
+        lambda job: f"Cancel requested for job #{job.pk}." if job.is_active else f"Job #{job.pk} cancelled.",
+    )
 
 
 @require_POST
 def job_resume(request, job_id: int):
-    try:
-        job = services.resume_training_job(job_id, request.user)
-    except ServiceError as exc:
-        messages.error(request, exc.message)
-        return _after_action(request, _job_or_404(job_id))
-    messages.success(request, f"Job #{job.pk} resumes job #{job_id} from step {job.current_step}.")
-    return _after_action(request, job)
+    return _job_action(
+        request,
+        job_id,
+        services.resume_training_job,
+        lambda job: f"Job #{job.pk} resumes job #{job_id} from step {job.current_step}.",
+    )
 
 
 def history(request):
@@ -247,10 +256,8 @@ def adapters(request):
 
 
 def _adapter_or_404(adapter_id: int):
-    try:
+    with not_found_as_404():
         return queries.get_adapter(adapter_id)
-    except NotFound as exc:
-        raise Http404(exc.message) from exc
 
 
 def adapter_detail(request, adapter_id: int):

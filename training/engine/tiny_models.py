@@ -64,21 +64,25 @@ def build_tokenizer(vocab_size: int = 2048):
     return tokenizer
 
 
-def _config(family: str, tokenizer):
+def model_config(family: str, tokenizer, **sizes: int):
+    """A random-init config of `family` (llama | mistral) for `tokenizer`: the tiny sizes unless `sizes` says otherwise."""
     from transformers import LlamaConfig, MistralConfig
 
-    common = dict(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        tie_word_embeddings=True,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=None,
+    common = (
+        dict(
+            vocab_size=len(tokenizer),
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=512,
+            tie_word_embeddings=True,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+            bos_token_id=None,
+        )
+        | sizes
     )
     if family == "llama":
         return LlamaConfig(**common)
@@ -148,7 +152,7 @@ def build_tiny_model(
     started = time.monotonic()
     torch.manual_seed(seed)
     tokenizer = build_tokenizer()
-    model = AutoModelForCausalLM.from_config(_config(family, tokenizer))
+    model = AutoModelForCausalLM.from_config(model_config(family, tokenizer))
     final_loss = _pretrain(model, tokenizer, steps, batch_size, seq_len, seed)
     model.generation_config = GenerationConfig(
         eos_token_id=tokenizer.eos_token_id,
