@@ -15,10 +15,7 @@ from federation import performance as metrics
 from federation.forms import ABTestForm, FederationForm, ImportForm, InferenceForm
 from federation.models import ABTest, Federation
 from rmnconsole.core.errors import ServiceError
-from rmnconsole.core.pages import not_found_as_404
-
-STOP_POLLING = 286
-
+from rmnconsole.core.pages import not_found_as_404, stop_polling_when
 
 # Median per-token latency of gated (X-LoRA) over additive unmerged, from benchmarks/federation_latency.py on CPU;
 # the report measured ~30× through the console. Rerun the benchmark on new hardware and update.
@@ -122,11 +119,9 @@ def gate_progress(request, federation_id: int):
     response = render(
         request, "federation/gate_progress.html", {"federation": federation, "gate_training": training}
     )
-    if request.htmx and (training is None or not training.is_active):
-        response.status_code = STOP_POLLING
-        # The page was drawn while training ran: reload it so the test panel and stack show the new state.
-        response["HX-Refresh"] = "true"
-    return response
+    # The page was drawn while training ran: reload it so the test panel and stack show the new state.
+    finished = request.htmx and (training is None or not training.is_active)
+    return stop_polling_when(finished, response, {"HX-Refresh": "true"})
 
 
 @require_POST
@@ -157,10 +152,8 @@ def run_result(request, run_id: int):
     with not_found_as_404():
         run = runs.get_run(run_id)
     response = render(request, "federation/run_result.html", {"run": run})
-    if run.is_finished and request.htmx:
-        response.status_code = STOP_POLLING
-        response["HX-Trigger"] = "run-finished"  # the metrics panel reloads itself
-    return response
+    # HX-Trigger: the metrics panel reloads itself.
+    return stop_polling_when(run.is_finished and request.htmx, response, {"HX-Trigger": "run-finished"})
 
 
 def _on_federation(request, federation_id: int, action: Callable[[Federation], object], done: str):
@@ -291,6 +284,4 @@ def abtest_detail(request, abtest_id: int):
         test = abtests.get_abtest(abtest_id)
     template = "federation/abtest_body.html" if request.htmx else "federation/abtest_detail.html"
     response = render(request, template, {"test": test})
-    if request.htmx and test.is_finished:
-        response.status_code = STOP_POLLING
-    return response
+    return stop_polling_when(request.htmx and test.is_finished, response)

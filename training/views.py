@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 
 from datasets_app.models import Dataset
 from rmnconsole.core.errors import Conflict, NotFound, ServiceError
-from rmnconsole.core.pages import not_found_as_404
+from rmnconsole.core.pages import not_found_as_404, stop_polling_when
 from training import queries, scaleout, services
 from training.forms import StartTrainingForm
 from training.models import AdapterType, FoundationModel, TrainingJob
@@ -24,7 +24,6 @@ TABS = {
     "running": ("running",),
     "finished": TrainingJob.FINISHED,
 }
-HTMX_STOP_POLLING = 286
 
 
 def _fmt(value, digits: int) -> str:
@@ -108,9 +107,7 @@ def jobs_table(request):
         raise Http404("unknown tab")
     jobs = _tab_jobs(tab)
     response = render(request, "training/job_rows.html", {"jobs": jobs, "tab": tab})
-    if not any(job.is_active for job in jobs):
-        response.status_code = HTMX_STOP_POLLING
-    return response
+    return stop_polling_when(not any(job.is_active for job in jobs), response)
 
 
 def new_job(request):
@@ -169,9 +166,7 @@ def job_progress(request, job_id: int):
     """Live progress partial for HTMX polling: answers 286 once the job has ended, which stops the polling."""
     job = _job_or_404(job_id)
     response = render(request, "training/job_progress.html", {**_job_context(job), "oob": True})
-    if job.is_finished:
-        response.status_code = HTMX_STOP_POLLING
-    return response
+    return stop_polling_when(job.is_finished, response)
 
 
 def _after_action(request, job: TrainingJob) -> HttpResponse:

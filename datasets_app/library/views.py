@@ -26,9 +26,8 @@ from datasets_app.library.upload import (
 from datasets_app.library.validation.scoring import BANDS, CHECKS
 from datasets_app.models import Dataset
 from rmnconsole.core.errors import ServiceError
-from rmnconsole.core.pages import not_found_as_404
+from rmnconsole.core.pages import not_found_as_404, stop_polling_when
 
-HTMX_STOP_POLLING = 286
 SORTS = {
     "name": "name",
     "type": "dataset_type",
@@ -196,11 +195,9 @@ def status(request, dataset_id: int):
     """Validation progress for HTMX polling; 286 (stop polling) once the dataset is ready or failed."""
     dataset = _get(dataset_id)
     response = render(request, "datasets_app/library/status.html", {"dataset": dataset})
-    if dataset.is_finished and request.htmx:
-        response.status_code = HTMX_STOP_POLLING
-        if request.GET.get("refresh"):
-            response["HX-Refresh"] = "true"  # the detail page reloads to show the finished report
-    return response
+    # ?refresh: the detail page reloads to show the finished report.
+    refresh = {"HX-Refresh": "true"} if request.GET.get("refresh") else None
+    return stop_polling_when(dataset.is_finished and request.htmx, response, refresh)
 
 
 @require_POST
