@@ -68,22 +68,20 @@ def model_config(family: str, tokenizer, **sizes: int):
     """A random-init config of `family` (llama | mistral) for `tokenizer`: the tiny sizes unless `sizes` says otherwise."""
     from transformers import LlamaConfig, MistralConfig
 
-    common = (
-        dict(
-            vocab_size=len(tokenizer),
-            hidden_size=64,
-            intermediate_size=128,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            max_position_embeddings=512,
-            tie_word_embeddings=True,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-            bos_token_id=None,
-        )
-        | sizes
+    common = dict(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        tie_word_embeddings=True,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=None,
     )
+    common.update(sizes)
     if family == "llama":
         return LlamaConfig(**common)
     return MistralConfig(sliding_window=None, **common)
