@@ -26,10 +26,11 @@ import threading
 import time
 from collections import defaultdict
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from benchmarks._common import prepare_database  # noqa: E402
 
 BENCH_DB = "bench_rmn_api_load"
 HOST = "127.0.0.1"
@@ -39,18 +40,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))
         return sock.getsockname()[1]
-
-
-def prepare_database(base_url: str) -> str:
-    import psycopg
-
-    parts = urlparse(base_url)
-    if not parts.scheme.startswith("postgres"):
-        sys.exit("benchmarks/api_load.py needs PostgreSQL: set DATABASE_URL=postgres://…")
-    with psycopg.connect(base_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {BENCH_DB}")
-    return urlunparse(parts._replace(path=f"/{BENCH_DB}"))
 
 
 def drop_database(base_url: str) -> None:
@@ -195,7 +184,7 @@ def main() -> None:
     if not 1 <= args.clients <= 200 or not 1 <= args.seconds <= 600:
         sys.exit("--clients must be 1–200 and --seconds 1–600")
     base_url = os.environ.get("DATABASE_URL", "postgres://root@127.0.0.1:5432/postgres")
-    db_url = prepare_database(base_url)
+    db_url = prepare_database(base_url, BENCH_DB, __file__)
     tmp = Path(tempfile.mkdtemp(prefix="rmn-api-load-"))
     data_root = tmp / "data"
     data_root.mkdir()

@@ -21,30 +21,17 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._common import prepare_database
+from monitoring.engine.sampler import GAUGES
 
 BENCH_DB = "bench_rmn_dashboard"
 HOST = "bench-gpu-host"
 GPUS = 8
 INTERVAL = 5  # seconds between raw samples, the default RMN_SAMPLE_INTERVAL_SECONDS
-SAMPLE_COLUMNS = (
-    "host",
-    "gpu_index",
-    "resolution",
-    "at",
-    "gpu_name",
-    "utilization",
-    "memory_used_mb",
-    "memory_total_mb",
-    "temperature_c",
-    "power_w",
-    "cpu_percent",
-    "ram_used_mb",
-    "ram_total_mb",
-    "error",
-)
+SAMPLE_COLUMNS = ("host", "gpu_index", "resolution", "at", "gpu_name", *GAUGES, "error")
 ENDPOINTS = (
     ("summary", "/api/monitoring/summary"),
     ("samples 1h (all series)", "/api/monitoring/samples?since=1h"),
@@ -55,18 +42,6 @@ ENDPOINTS = (
     ("dashboard chart partial 24h", "/monitoring/charts/?range=24h"),
     ("/metrics", "/metrics"),
 )
-
-
-def prepare_database(base_url: str) -> str:
-    import psycopg
-
-    parts = urlparse(base_url)
-    if not parts.scheme.startswith("postgres"):
-        sys.exit("benchmarks/dashboard.py needs PostgreSQL: set DATABASE_URL=postgres://…")
-    with psycopg.connect(base_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {BENCH_DB}")
-    return urlunparse(parts._replace(path=f"/{BENCH_DB}"))
 
 
 def copy_rows(table: str, columns: tuple[str, ...], rows) -> int:
@@ -340,7 +315,7 @@ def main() -> None:
     args = parser.parse_args()
 
     os.environ["DATABASE_URL"] = prepare_database(
-        os.environ.get("DATABASE_URL", "postgres://root@127.0.0.1:5432/postgres")
+        os.environ.get("DATABASE_URL", "postgres://root@127.0.0.1:5432/postgres"), BENCH_DB, __file__
     )
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rmnconsole.settings")
     os.environ.setdefault("RMN_METRICS_ALLOW", "127.0.0.1")

@@ -23,6 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks._common import training_run_parser  # noqa: E402
 from benchmarks.training_overhead import bench_config, raw_trl, write_dataset  # noqa: E402
 from training.engine.ddp_entry import leave_group  # noqa: E402
 
@@ -60,11 +61,7 @@ def console_engine(model_dir: Path, data_file: Path, cfg: dict, out: Path) -> di
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=60)
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--rows", type=int, default=400)
+    parser = training_run_parser(__doc__.splitlines()[0])
     parser.add_argument("--raw-rank", help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.raw_rank:

@@ -31,20 +31,20 @@ PROMPT = "Plan a grocery budget for amazon across sponsored_product and sponsore
 def make_small_model(tiny: Path, folder: Path) -> Path:
     """A random Llama big enough that matmuls, not Python overhead, dominate (tiny-llama's tokenizer)."""
     import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import AutoTokenizer, LlamaForCausalLM
+
+    from training.engine.tiny_models import model_config
 
     tokenizer = AutoTokenizer.from_pretrained(str(tiny))
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
+    config = model_config(
+        "llama",
+        tokenizer,
         hidden_size=512,
         intermediate_size=1408,
         num_hidden_layers=8,
         num_attention_heads=8,
         num_key_value_heads=4,
         max_position_embeddings=1024,
-        tie_word_embeddings=True,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
     )
     torch.manual_seed(0)
     out = folder / "small-llama"

@@ -23,23 +23,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from benchmarks._common import prepare_database, training_run_parser  # noqa: E402
+
 BENCH_DB = "bench_rmn_training"
-
-
-def prepare_database(base_url: str) -> str:
-    import psycopg
-
-    parts = urlparse(base_url)
-    if not parts.scheme.startswith("postgres"):
-        sys.exit("benchmarks/training_overhead.py needs PostgreSQL: set DATABASE_URL=postgres://…")
-    with psycopg.connect(base_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {BENCH_DB}")
-    return urlunparse(parts._replace(path=f"/{BENCH_DB}"))
 
 
 def write_dataset(root: Path, n: int) -> str:
@@ -216,11 +206,7 @@ def console_job(cfg: dict, dataset: str, n: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=60)
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--rows", type=int, default=400)
+    parser = training_run_parser(__doc__.splitlines()[0])
     parser.add_argument(
         "--worker-class", default="training.rq_worker.TrainingWorker", help="rq.worker.Worker: no preloading"
     )
@@ -239,7 +225,7 @@ def main() -> None:
     env = dict(os.environ)
     env.update(
         DATABASE_URL=prepare_database(
-            os.environ.get("DATABASE_URL", "postgres://root@127.0.0.1:5432/postgres")
+            os.environ.get("DATABASE_URL", "postgres://root@127.0.0.1:5432/postgres"), BENCH_DB, __file__
         ),
         REDIS_URL=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/12"),
         RMN_DATA_ROOT=str(root),

@@ -8,12 +8,14 @@ from federation import inference_worker as worker
 from federation.engine.abstats import exact_match, paired_bootstrap, percentile, token_f1, verdict
 from federation.engine.data import read_examples, validation_split
 from federation.engine.types import GenerationParams
+from federation.gates import dataset_file
 from federation.models import ABTest, Federation
 from federation.runs import check_generation_params
-from federation.services import check_id, check_text
+from federation.services import check_text, get_row
 from rmnconsole.core import audit
-from rmnconsole.core.errors import NotFound, ServiceError
-from rmnconsole.core.paths import DATASETS, PathOutsideDataRoot, data_dir, relative_to_root, resolve_inside
+from rmnconsole.core.errors import ServiceError
+from rmnconsole.core.paths import relative_to_root
+from rmnconsole.core.users import signed_in
 
 MAX_PROMPTS = 200
 REFERENCE_SEPARATOR = "||"
@@ -33,12 +35,7 @@ def parse_prompt_lines(text: str) -> list[dict]:
 
 def dataset_prompts(dataset_path: str, limit: int) -> tuple[str, list[dict]]:
     """The validation split of a dataset under datasets/: its prompts with the reference answers."""
-    try:
-        path = resolve_inside(dataset_path, data_dir(DATASETS))
-    except PathOutsideDataRoot as exc:
-        raise ServiceError(str(exc), field="dataset_path") from None
-    if not path.is_file():
-        raise ServiceError(f"Dataset {dataset_path} does not exist.", field="dataset_path")
+    path = dataset_file(dataset_path, field="dataset_path")
     rows = [e for e in validation_split(read_examples(path)) if e.prompt]
     if not rows:
         raise ServiceError(
@@ -106,7 +103,7 @@ def create_abtest(
         max_new_tokens=max_new_tokens,
         temperature=temperature,
         seed=seed,
-        created_by=user if getattr(user, "is_authenticated", False) else None,
+        created_by=signed_in(user),
     )
     audit.record(user, "federation.abtest.start", test, f"A/B {test.name} on {len(items)} prompts")
     test.enqueue_on_commit()
@@ -114,11 +111,7 @@ def create_abtest(
 
 
 def get_abtest(abtest_id: int) -> ABTest:
-    check_id(abtest_id, "A/B test")
-    test = ABTest.objects.select_related("federation_a", "federation_b").filter(pk=abtest_id).first()
-    if test is None:
-        raise NotFound(f"A/B test {abtest_id} does not exist.")
-    return test
+    return get_row(ABTest.objects.select_related("federation_a", "federation_b"), abtest_id, "A/B test")
 
 
 def _side(test: ABTest, federation: Federation, params: GenerationParams) -> list[dict]:

@@ -18,6 +18,7 @@ from rmnconsole.core.paths import (
     relative_to_root,
     resolve_inside,
 )
+from rmnconsole.core.users import signed_in
 
 GATE_DEFAULTS = {
     "gate_steps": 60,
@@ -27,6 +28,17 @@ GATE_DEFAULTS = {
 }
 
 
+def dataset_file(dataset_path: str, *, field: str, what: str = "Dataset") -> Path:
+    """The file `dataset_path` names under datasets/; a path outside it or no such file is a refusal on `field`."""
+    try:
+        path = resolve_inside(dataset_path, data_dir(DATASETS))
+    except PathOutsideDataRoot as exc:
+        raise ServiceError(str(exc), field=field) from None
+    if not path.is_file():
+        raise ServiceError(f"{what} {dataset_path} does not exist.", field=field)
+    return path
+
+
 def gate_file(federation: Federation) -> Path:
     return data_dir(FEDERATIONS) / str(federation.pk) / f"gate-v{federation.version}.safetensors"
 
@@ -34,13 +46,7 @@ def gate_file(federation: Federation) -> Path:
 def _gate_data_paths(federation: Federation, dataset_path: str) -> list[str]:
     """The chosen dataset, else every member adapter's training data that still exists."""
     if dataset_path:
-        try:
-            path = resolve_inside(dataset_path, data_dir(DATASETS))
-        except PathOutsideDataRoot as exc:
-            raise ServiceError(str(exc), field="gate_dataset_path") from None
-        if not path.is_file():
-            raise ServiceError(f"Gate dataset {dataset_path} does not exist.", field="gate_dataset_path")
-        return [relative_to_root(path)]
+        return [relative_to_root(dataset_file(dataset_path, field="gate_dataset_path", what="Gate dataset"))]
     paths = []
     for member in federation.ordered_members():
         rel = member.adapter.training_dataset_path
@@ -74,7 +80,7 @@ def start_gate_training(federation: Federation, *, user=None, bump_version: bool
         dataset_paths=paths,
         total_steps=options.get("gate_steps", GATE_DEFAULTS["gate_steps"]),
         learning_rate=options.get("gate_learning_rate", GATE_DEFAULTS["gate_learning_rate"]),
-        created_by=user if getattr(user, "is_authenticated", False) else None,
+        created_by=signed_in(user),
     )
     training.enqueue_on_commit()
     audit.record(

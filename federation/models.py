@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 
 from rmnconsole.core.jobs import JobStatus, QueuedJob  # noqa: F401 - JobStatus: federation code names it here
-from training.models import Adapter, FoundationModel
+from training.models import Adapter, AdapterType, FoundationModel
 
 
 class Method(models.TextChoices):
@@ -15,10 +15,8 @@ class Method(models.TextChoices):
     SEQUENTIAL = "sequential", "Sequential — chain adapters in sequence"
 
 
-class Role(models.TextChoices):
-    RETAILER = "retailer", "Retailer"
-    TASK = "task", "Task"
-    DOMAIN = "domain", "Domain"
+# A member's role in a federation is the kind of adapter it is: one list of kinds, owned by training.
+Role = AdapterType
 
 
 class ErrorAliasMixin:
@@ -140,7 +138,18 @@ class GateTraining(QueuedJob):
         return f"gate training {self.pk} for {self.federation.name}"
 
 
-class InferenceRun(ErrorAliasMixin, QueuedJob):
+class GenerationSettings(models.Model):
+    """Abstract: how a prompt is generated; a test prompt and an A/B test take the same three settings."""
+
+    max_new_tokens = models.PositiveIntegerField(default=64)
+    temperature = models.FloatField(default=0.0)
+    seed = models.IntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class InferenceRun(ErrorAliasMixin, GenerationSettings, QueuedJob):
     """One test prompt on a federation, executed by the inference worker."""
 
     task_path = "federation.tasks.run_inference"
@@ -151,9 +160,6 @@ class InferenceRun(ErrorAliasMixin, QueuedJob):
     federation_version = models.PositiveIntegerField(default=1)
     prompt = models.TextField()
     response = models.TextField(blank=True)
-    max_new_tokens = models.PositiveIntegerField(default=64)
-    temperature = models.FloatField(default=0.0)
-    seed = models.IntegerField(default=0)
     prompt_tokens = models.IntegerField(null=True, blank=True)
     generated_tokens = models.IntegerField(null=True, blank=True)
     latency_ms = models.FloatField(null=True, blank=True)
@@ -176,7 +182,7 @@ class InferenceRun(ErrorAliasMixin, QueuedJob):
         return f"run {self.pk} on {self.federation.name}"
 
 
-class ABTest(ErrorAliasMixin, QueuedJob):
+class ABTest(ErrorAliasMixin, GenerationSettings, QueuedJob):
     """Two federations on one prompt set with the same seed and generation parameters."""
 
     task_path = "federation.tasks.run_abtest"
@@ -189,9 +195,6 @@ class ABTest(ErrorAliasMixin, QueuedJob):
     prompt_source = models.CharField(max_length=20, default="typed", help_text="typed | dataset")
     dataset_path = models.CharField(max_length=500, blank=True, help_text="Relative to the data root.")
     prompts = models.JSONField(default=list, help_text="[{prompt, reference}]")
-    max_new_tokens = models.PositiveIntegerField(default=64)
-    temperature = models.FloatField(default=0.0)
-    seed = models.IntegerField(default=0)
     progress_done = models.IntegerField(default=0)
     results = models.JSONField(
         default=dict, blank=True, help_text="rows, per-side summary, paired differences."

@@ -7,9 +7,10 @@ from django.utils import timezone
 
 from federation import inference_worker as worker
 from federation.models import Federation, InferenceRun
-from federation.services import check_id, check_text, require_staff
+from federation.services import check_text, get_row, require_staff
 from rmnconsole.core import audit, queues
-from rmnconsole.core.errors import Conflict, NotFound, ServiceError
+from rmnconsole.core.errors import Conflict, ServiceError
+from rmnconsole.core.users import signed_in
 
 MAX_PROMPT_CHARS = 8000
 MAX_NEW_TOKENS = 1024
@@ -66,7 +67,7 @@ def submit_inference(
         max_new_tokens=max_new_tokens,
         temperature=temperature,
         seed=seed,
-        created_by=user if getattr(user, "is_authenticated", False) else None,
+        created_by=signed_in(user),
     )
     audit.record(user, "federation.infer", run, f"test prompt on {federation.name} v{federation.version}")
     if enqueue:
@@ -75,11 +76,7 @@ def submit_inference(
 
 
 def get_run(run_id: int) -> InferenceRun:
-    check_id(run_id, "Inference run")
-    run = InferenceRun.objects.select_related("federation").filter(pk=run_id).first()
-    if run is None:
-        raise NotFound(f"Inference run {run_id} does not exist.")
-    return run
+    return get_row(InferenceRun.objects.select_related("federation"), run_id, "Inference run")
 
 
 def request_cache_clear(user) -> int:

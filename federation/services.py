@@ -8,9 +8,10 @@ import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import IntegrityError, transaction
+from django.db.models import Model, QuerySet
 
 from federation.engine.types import (
     APPROXIMATE_COMBINATIONS,
@@ -29,7 +30,10 @@ from rmnconsole.core.paths import (
     data_dir,
     data_root,
 )
+from rmnconsole.core.users import signed_in
 from training.models import Adapter, FoundationModel
+
+Row = TypeVar("Row", bound=Model)
 
 MAX_WEIGHT = 10.0
 MAX_MEMBERS = 8
@@ -108,6 +112,14 @@ def check_id(value: int, what: str) -> int:
     if not 1 <= value <= MAX_ID:
         raise NotFound(f"{what} {value} does not exist.")
     return value
+
+
+def get_row(rows: QuerySet[Row], pk: int, what: str) -> Row:
+    """The row `pk` of `rows`, or NotFound naming it as `what` (an id out of range is simply not there)."""
+    row = rows.filter(pk=check_id(pk, what)).first()
+    if row is None:
+        raise NotFound(f"{what} {pk} does not exist.")
+    return row
 
 
 def require_staff(user, action: str) -> None:
@@ -322,7 +334,7 @@ def create_federation(
                 method=method,
                 options=clean_options,
                 status=Federation.Status.READY if ready else Federation.Status.DRAFT,
-                created_by=user if getattr(user, "is_authenticated", False) else None,
+                created_by=signed_in(user),
             )
     except IntegrityError:
         raise Conflict(
@@ -353,11 +365,7 @@ def create_federation(
 
 
 def get_federation(federation_id: int) -> Federation:
-    check_id(federation_id, "Federation")
-    federation = Federation.objects.select_related("base_model").filter(pk=federation_id).first()
-    if federation is None:
-        raise NotFound(f"Federation {federation_id} does not exist.")
-    return federation
+    return get_row(Federation.objects.select_related("base_model"), federation_id, "Federation")
 
 
 @transaction.atomic

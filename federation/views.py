@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib import messages
-from django.http import FileResponse, Http404, JsonResponse
+from django.http import FileResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -12,10 +14,8 @@ from federation import inference_worker as worker
 from federation import performance as metrics
 from federation.forms import ABTestForm, FederationForm, ImportForm, InferenceForm
 from federation.models import ABTest, Federation
-from rmnconsole.core.errors import NotFound, ServiceError
-
-STOP_POLLING = 286
-
+from rmnconsole.core.errors import ServiceError
+from rmnconsole.core.pages import not_found_as_404, stop_polling_when
 
 # Median per-token latency of gated (X-LoRA) over additive unmerged, from benchmarks/federation_latency.py on CPU;
 # the issue's report measured ~30× through the console. Rerun the benchmark on new hardware and update.
@@ -28,10 +28,8 @@ def _add_error(form, exc: ServiceError) -> None:
 
 
 def _federation(federation_id: int) -> Federation:
-    try:
+    with not_found_as_404():
         return services.get_federation(federation_id)
-    except NotFound as exc:
-        raise Http404(exc.message) from None
 
 
 def _cache_states() -> list[dict]:
@@ -121,11 +119,9 @@ def gate_progress(request, federation_id: int):
     response = render(
         request, "federation/gate_progress.html", {"federation": federation, "gate_training": training}
     )
-    if request.htmx and (training is None or not training.is_active):
-        response.status_code = STOP_POLLING
-        # The page was drawn while training ran: reload it so the test panel and stack show the new state.
-        response["HX-Refresh"] = "true"
-    return response
+    # The page was drawn while training ran: reload it so the test panel and stack show the new state.
+    finished = request.htmx and (training is None or not training.is_active)
+    return stop_polling_when(finished, response, {"HX-Refresh": "true"})
 
 
 @require_POST
@@ -153,38 +149,42 @@ def infer(request, federation_id: int):
 
 @require_GET
 def run_result(request, run_id: int):
-    try:
+    with not_found_as_404():
         run = runs.get_run(run_id)
-    except NotFound as exc:
-        raise Http404(exc.message) from None
     response = render(request, "federation/run_result.html", {"run": run})
-    if run.is_finished and request.htmx:
-        response.status_code = STOP_POLLING
-        response["HX-Trigger"] = "run-finished"  # the metrics panel reloads itself
-    return response
+    # HX-Trigger: the metrics panel reloads itself.
+    return stop_polling_when(run.is_finished and request.htmx, response, {"HX-Trigger": "run-finished"})
+
+
+def _on_federation(request, federation_id: int, action: Callable[[Federation], object], done: str):
+    """Run a service action on the federation and come back to its page: `done` on success, a red banner if refused."""
+    try:
+        action(_federation(federation_id))
+        messages.success(request, done)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    return redirect("federation:detail", federation_id=federation_id)
 
 
 @require_POST
 def retrain_gate(request, federation_id: int):
-    try:
-        gates.start_gate_training(_federation(federation_id), user=request.user)
-        messages.success(request, "Gate training queued; the federation gets a new version when it finishes.")
-    except ServiceError as exc:
-        messages.error(request, exc.message)
-    return redirect("federation:detail", federation_id=federation_id)
+    return _on_federation(
+        request,
+        federation_id,
+        lambda federation: gates.start_gate_training(federation, user=request.user),
+        "Gate training queued; the federation gets a new version when it finishes.",
+    )
 
 
 @require_POST
 def cancel_gate(request, federation_id: int):
-    training = _federation(federation_id).gate_trainings.order_by("-pk").first()
-    try:
+    def cancel_latest(federation: Federation) -> None:
+        training = federation.gate_trainings.order_by("-pk").first()
         if training is None:
             raise ServiceError("There is no gate training to cancel.")
         gates.cancel_gate_training(training, request.user)
-        messages.success(request, "Gate training cancelled.")
-    except ServiceError as exc:
-        messages.error(request, exc.message)
-    return redirect("federation:detail", federation_id=federation_id)
+
+    return _on_federation(request, federation_id, cancel_latest, "Gate training cancelled.")
 
 
 @require_POST
@@ -280,12 +280,8 @@ def abtest_list(request):
 
 
 def abtest_detail(request, abtest_id: int):
-    try:
+    with not_found_as_404():
         test = abtests.get_abtest(abtest_id)
-    except NotFound as exc:
-        raise Http404(exc.message) from None
     template = "federation/abtest_body.html" if request.htmx else "federation/abtest_detail.html"
     response = render(request, template, {"test": test})
-    if request.htmx and test.is_finished:
-        response.status_code = STOP_POLLING
-    return response
+    return stop_polling_when(request.htmx and test.is_finished, response)

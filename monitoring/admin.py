@@ -2,24 +2,14 @@
 
 from django.contrib import admin
 
+from monitoring.engine.sampler import GAUGES
 from monitoring.models import Alert, SystemSample, WorkerHost
 from rmnconsole.admin import GuardedAdmin
 
 
 @admin.register(SystemSample)
 class SystemSampleAdmin(GuardedAdmin):
-    list_display = (
-        "at",
-        "host",
-        "gpu_index",
-        "resolution",
-        "utilization",
-        "memory_used_mb",
-        "memory_total_mb",
-        "temperature_c",
-        "power_w",
-        "cpu_percent",
-    )
+    list_display = ("at", "host", "gpu_index", "resolution", *GAUGES)
     list_filter = ("resolution", "host")
     search_fields = ("host", "gpu_name")
     date_hierarchy = "at"

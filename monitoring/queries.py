@@ -11,8 +11,9 @@ from django.utils import timezone
 
 from federation.models import InferenceRun
 from monitoring.engine.ranges import FINER, RAW, bucket_start, parse_since, plan_for
+from monitoring.engine.sampler import GAUGES
 from monitoring.models import Alert, SystemSample, WorkerHost
-from monitoring.services import GAUGES, retention
+from monitoring.services import retention
 from monitoring.sql import EpochBucket
 from training.models import Adapter, TrainingJob, TrainingMetric
 

@@ -11,22 +11,12 @@ from django.utils import timezone
 
 from monitoring.engine.capabilities import Capabilities
 from monitoring.engine.ranges import FINER, FIVE_MINUTES, HOUR, MINUTE, RAW, RESOLUTIONS, bucket_start
-from monitoring.engine.sampler import Snapshot
+from monitoring.engine.sampler import GAUGES, Snapshot
 from monitoring.models import Alert, SystemSample, WorkerHost
 from monitoring.sql import EpochBucket
 from rmnconsole.core import audit
 from rmnconsole.core.errors import Conflict, NotFound
-
-GAUGES = (
-    "utilization",
-    "memory_used_mb",
-    "memory_total_mb",
-    "temperature_c",
-    "power_w",
-    "cpu_percent",
-    "ram_used_mb",
-    "ram_total_mb",
-)
+from rmnconsole.core.users import signed_in
 
 
 def retention() -> dict[int, timedelta]:
@@ -225,7 +215,7 @@ def acknowledge_alert(alert_id: int, user) -> Alert:
         raise NotFound(f"Alert {alert_id} does not exist")
     if alert.acknowledged_at is not None:
         raise Conflict(f"Alert {alert_id} was already acknowledged by {alert.acknowledged_by or 'someone'}")
-    alert.acknowledged_by = user if getattr(user, "is_authenticated", False) else None
+    alert.acknowledged_by = signed_in(user)
     alert.acknowledged_at = timezone.now()
     alert.save(update_fields=["acknowledged_by", "acknowledged_at"])
     audit.record(user, "acknowledge", alert, f"Acknowledged alert {alert.rule} {alert.key}")

@@ -10,6 +10,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from rmnconsole.core.errors import Conflict, NotFound, ServiceError
+from rmnconsole.core.filters import filter_given
 from rmnconsole.core.paths import UnsafeFile, iter_tree_inside
 from training.models import Adapter, TrainingJob, TrainingMetric
 
@@ -41,14 +42,13 @@ def filter_jobs(
         if bad:
             raise ServiceError(f"Unknown status {bad[0]!r}", field="status")
         jobs = jobs.filter(status__in=statuses)
-    if adapter_type:
-        jobs = jobs.filter(adapter_type=adapter_type)
-    if training_type:
-        jobs = jobs.filter(training_type=training_type)
-    if adapter_name:
-        jobs = jobs.filter(adapter_name__icontains=adapter_name)
-    if base_model:
-        jobs = jobs.filter(base_model__name=base_model)
+    jobs = filter_given(
+        jobs,
+        adapter_type=adapter_type,
+        training_type=training_type,
+        adapter_name__icontains=adapter_name,
+        base_model__name=base_model,
+    )
     if sort:
         descending = sort.startswith("-")
         key = JOB_SORTS.get(sort.lstrip("-"))
@@ -74,14 +74,12 @@ def metric_points(job: TrainingJob, after: int | None = None, limit: int = 5000)
 def filter_adapters(
     *, adapter_type: str | None = None, name: str | None = None, base_model: str | None = None
 ) -> QuerySet[Adapter]:
-    adapters = Adapter.objects.select_related("base_model", "source_job")
-    if adapter_type:
-        adapters = adapters.filter(adapter_type=adapter_type)
-    if name:
-        adapters = adapters.filter(name__icontains=name)
-    if base_model:
-        adapters = adapters.filter(base_model__name=base_model)
-    return adapters
+    return filter_given(
+        Adapter.objects.select_related("base_model", "source_job"),
+        adapter_type=adapter_type,
+        name__icontains=name,
+        base_model__name=base_model,
+    )
 
 
 def get_adapter(adapter_id: int | str) -> Adapter:

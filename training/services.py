@@ -22,6 +22,7 @@ from rmnconsole.core.paths import (
     relative_to_root,
     resolve_inside,
 )
+from rmnconsole.core.users import signed_in
 from training import scaleout
 from training.engine.config import PARAMS, ConfigError, build_config
 from training.engine.data import DatasetRowError, line_byte_cap, prompt_token_lengths, read_rows
@@ -235,7 +236,7 @@ def submit_training_job(
             dataset_sha256=getattr(row, "sha256", "") or file_sha256(file),
             config=full_config,
             total_steps=full_config.get("max_steps") or 0,
-            created_by=user if getattr(user, "is_authenticated", False) else None,
+            created_by=signed_in(user),
             quality_override=quality_override,
             dataset=row,
             queue_name=routing.queue_name,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django.contrib import messages
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -11,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from datasets_app.models import Dataset
 from rmnconsole.core.errors import Conflict, NotFound, ServiceError
+from rmnconsole.core.pages import not_found_as_404, stop_polling_when
 from training import queries, scaleout, services
 from training.forms import StartTrainingForm
 from training.models import AdapterType, FoundationModel, TrainingJob
@@ -20,7 +24,6 @@ TABS = {
     "running": ("running",),
     "finished": TrainingJob.FINISHED,
 }
-HTMX_STOP_POLLING = 286
 
 
 def _fmt(value, digits: int) -> str:
@@ -77,10 +80,8 @@ def metrics_url(job_id: int) -> str:
 
 
 def _job_or_404(job_id: int) -> TrainingJob:
-    try:
+    with not_found_as_404():
         return services.get_job(job_id)
-    except NotFound as exc:
-        raise Http404(exc.message) from exc
 
 
 def _tab_jobs(tab: str):
@@ -106,9 +107,7 @@ def jobs_table(request):
         raise Http404("unknown tab")
     jobs = _tab_jobs(tab)
     response = render(request, "training/job_rows.html", {"jobs": jobs, "tab": tab})
-    if not any(job.is_active for job in jobs):
-        response.status_code = HTMX_STOP_POLLING
-    return response
+    return stop_polling_when(not any(job.is_active for job in jobs), response)
 
 
 def new_job(request):
@@ -145,10 +144,8 @@ def new_job(request):
     else:
         initial = {}
         if request.GET.get("clone"):
-            try:
+            with not_found_as_404():
                 initial = services.clone_as_form_data(request.GET["clone"])
-            except NotFound as exc:
-                raise Http404(exc.message) from exc
         form = StartTrainingForm(initial=initial)
     context = {
         "form": form,
@@ -169,9 +166,7 @@ def job_progress(request, job_id: int):
     """Live progress partial for HTMX polling: answers 286 once the job has ended, which stops the polling."""
     job = _job_or_404(job_id)
     response = render(request, "training/job_progress.html", {**_job_context(job), "oob": True})
-    if job.is_finished:
-        response.status_code = HTMX_STOP_POLLING
-    return response
+    return stop_polling_when(job.is_finished, response)
 
 
 def _after_action(request, job: TrainingJob) -> HttpResponse:
@@ -186,28 +181,37 @@ def _after_action(request, job: TrainingJob) -> HttpResponse:
     return redirect(target)
 
 
-@require_POST
-def job_cancel(request, job_id: int):
+def _job_action(
+    request, job_id: int, action: Callable[[int, Any], TrainingJob], done: Callable[[TrainingJob], str]
+) -> HttpResponse:
+    """Run a service action on a job; a refusal is a red banner, success the line `done` writes."""
     try:
-        job = services.cancel_training_job(job_id, request.user)
+        job = action(job_id, request.user)
     except ServiceError as exc:
         messages.error(request, exc.message)
         return _after_action(request, _job_or_404(job_id))
-    messages.success(
-        request, f"Cancel requested for job #{job.pk}." if job.is_active else f"Job #{job.pk} cancelled."
-    )
+    messages.success(request, done(job))
     return _after_action(request, job)
+
+
+@require_POST
+def job_cancel(request, job_id: int):
+    return _job_action(
+        request,
+        job_id,
+        services.cancel_training_job,
+        lambda job: f"Cancel requested for job #{job.pk}." if job.is_active else f"Job #{job.pk} cancelled.",
+    )
 
 
 @require_POST
 def job_resume(request, job_id: int):
-    try:
-        job = services.resume_training_job(job_id, request.user)
-    except ServiceError as exc:
-        messages.error(request, exc.message)
-        return _after_action(request, _job_or_404(job_id))
-    messages.success(request, f"Job #{job.pk} resumes job #{job_id} from step {job.current_step}.")
-    return _after_action(request, job)
+    return _job_action(
+        request,
+        job_id,
+        services.resume_training_job,
+        lambda job: f"Job #{job.pk} resumes job #{job_id} from step {job.current_step}.",
+    )
 
 
 def history(request):
@@ -247,10 +251,8 @@ def adapters(request):
 
 
 def _adapter_or_404(adapter_id: int):
-    try:
+    with not_found_as_404():
         return queries.get_adapter(adapter_id)
-    except NotFound as exc:
-        raise Http404(exc.message) from exc
 
 
 def adapter_detail(request, adapter_id: int):

@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 
+from datasets_app.library.validation.scoring import BANDS
 from rmnconsole.core.jobs import QueuedJob
 from rmnconsole.core.rows import NamedVersionMixin
 
@@ -25,12 +26,11 @@ class Dataset(NamedVersionMixin, models.Model):
         IMPLICIT_PREFERENCE = "implicit_preference", "Implicit-prompt preference (chosen / rejected)"
         UNKNOWN = "", "Not detected"
 
-    class Band(models.TextChoices):
-        EXCELLENT = "excellent", "Excellent"
-        GOOD = "good", "Good"
-        FAIR = "fair", "Fair"
-        POOR = "poor", "Poor"
-        NONE = "", "—"
+    # The quality bands are the scoring engine's (its thresholds decide them); NONE: not scored yet.
+    Band = models.TextChoices(
+        "Band",
+        [(key.upper(), (key, label)) for _floor, key, label, _meaning in BANDS] + [("NONE", ("", "—"))],
+    )
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"

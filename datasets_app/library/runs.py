@@ -19,6 +19,7 @@ from rmnconsole.core.errors import ServiceError
 from rmnconsole.core.heartbeat import Heartbeat, worker_id
 from rmnconsole.core.paths import UnsafeFile, open_inside, opened_path, relative_to_root
 from rmnconsole.core.queues import DEFAULT
+from rmnconsole.core.users import signed_in
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ def enqueue_validation(
     validation = DatasetValidation.objects.create(
         dataset=dataset,
         options={"base_model": base_model, "max_seq_len": max_seq_len},
-        created_by=user if getattr(user, "is_authenticated", False) else None,
+        created_by=signed_in(user),
     )
     validation.enqueue_on_commit()
     return validation

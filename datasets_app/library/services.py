@@ -33,6 +33,7 @@ from rmnconsole.core.paths import (
     relative_to_root,
     resolve_inside,
 )
+from rmnconsole.core.users import signed_in
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +157,7 @@ def _register(
     try:
         with transaction.atomic():
             dataset = Dataset(
-                name=name, path=rel, version=_next_version(name), size_bytes=size, created_by=_user(user)
+                name=name, path=rel, version=_next_version(name), size_bytes=size, created_by=signed_in(user)
             )
             dataset.dataset_type = declared or Dataset.Type.SFT
             dataset.report = {"declared_type": declared}
@@ -416,7 +417,3 @@ def _export_files(dataset: Dataset):
     from datasets_app.library.export import export_files
 
     return export_files(dataset)
-
-
-def _user(user):
-    return user if getattr(user, "is_authenticated", False) else None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from django.contrib import messages
 from django.http import FileResponse, HttpResponse
@@ -23,9 +25,9 @@ from datasets_app.library.upload import (
 )
 from datasets_app.library.validation.scoring import BANDS, CHECKS
 from datasets_app.models import Dataset
-from rmnconsole.core.errors import NotFound, ServiceError
+from rmnconsole.core.errors import ServiceError
+from rmnconsole.core.pages import not_found_as_404, stop_polling_when
 
-HTMX_STOP_POLLING = 286
 SORTS = {
     "name": "name",
     "type": "dataset_type",
@@ -39,12 +41,8 @@ SORTS = {
 
 
 def _get(dataset_id: int) -> Dataset:
-    try:
+    with not_found_as_404():
         return services.get_dataset(dataset_id)
-    except NotFound as exc:
-        from django.http import Http404
-
-        raise Http404(exc.message) from exc
 
 
 def _sorted(request) -> tuple[list[Dataset], str]:
@@ -131,16 +129,7 @@ def _upload(request):
     form = UploadForm(request.POST, files)
     if not form.is_valid():
         return _result(request, error="Choose a .jsonl file to upload.", form=form, status=400)
-    try:
-        dataset = services.save_upload(
-            form.cleaned_data["file"],
-            name=form.cleaned_data["name"],
-            dataset_type=form.cleaned_data["dataset_type"],
-            user=request.user,
-        )
-    except ServiceError as exc:
-        return _result(request, error=exc.message, form=form, status=exc.status)
-    return _result(request, dataset=dataset, status=201)
+    return _add(request, form, services.save_upload, form.cleaned_data["file"])
 
 
 @require_POST
@@ -150,9 +139,14 @@ def register(request):
         return _result(
             request, error="Give the path of a .jsonl file under datasets/.", form=form, status=400
         )
+    return _add(request, form, services.register_dataset_file, form.cleaned_data["path"])
+
+
+def _add(request, form, add: Callable[..., Dataset], source: Any):
+    """Add `source` to the library with the form's name and type: 201 with the new row, or the service's refusal."""
     try:
-        dataset = services.register_dataset_file(
-            form.cleaned_data["path"],
+        dataset = add(
+            source,
             name=form.cleaned_data["name"],
             dataset_type=form.cleaned_data["dataset_type"],
             user=request.user,
@@ -201,11 +195,9 @@ def status(request, dataset_id: int):
     """Validation progress for HTMX polling; 286 (stop polling) once the dataset is ready or failed."""
     dataset = _get(dataset_id)
     response = render(request, "datasets_app/library/status.html", {"dataset": dataset})
-    if dataset.is_finished and request.htmx:
-        response.status_code = HTMX_STOP_POLLING
-        if request.GET.get("refresh"):
-            response["HX-Refresh"] = "true"  # the detail page reloads to show the finished report
-    return response
+    # ?refresh: the detail page reloads to show the finished report.
+    refresh = {"HX-Refresh": "true"} if request.GET.get("refresh") else None
+    return stop_polling_when(dataset.is_finished and request.htmx, response, refresh)
 
 
 @require_POST

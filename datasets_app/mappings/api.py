@@ -16,6 +16,7 @@ from datasets_app.mappings.rmis import all_schemas
 from datasets_app.models import DataSource, SchemaMapping
 from rmnconsole.api_schemas import ERRORS, StrictInt
 from rmnconsole.core.errors import ServiceError
+from rmnconsole.core.filters import filter_given
 
 # Mounted by rmnconsole/api.py under the owner's prefix: /api/mappings, /api/sources, /api/rmis.
 mappings_router = Router()
@@ -200,13 +201,9 @@ def list_mappings(
     source_id: int | None = None,
 ):
     """Every mapping version, newest first within each retailer."""
-    qs = SchemaMapping.objects.select_related("source")
-    if retailer:
-        qs = qs.filter(retailer=retailer)
-    if status:
-        qs = qs.filter(status=status)
-    if source_id:
-        qs = qs.filter(source_id=source_id)
+    qs = filter_given(
+        SchemaMapping.objects.select_related("source"), retailer=retailer, status=status, source_id=source_id
+    )
     return [_out(m) for m in qs]
 
 

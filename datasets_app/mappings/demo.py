@@ -15,6 +15,7 @@ from django.db import transaction
 
 from datasets_app.mappings import services as svc
 from datasets_app.mappings import sources as sources_svc
+from datasets_app.mappings.rmis import PLACEMENT_TYPES
 from datasets_app.models import DataSource, SchemaMapping
 from rmnconsole.core.paths import SOURCES, data_dir
 
@@ -41,6 +42,8 @@ BETA_BANNERS = (("BETA_UK", "GBP", 0.55), ("BETA_DE", "EUR", 0.45))
 BETA_PLACEMENTS = (("SPONSORED_PRODUCTS", 0.5), ("SPONSORED_BRANDS", 0.15), ("DISPLAY_ONSITE", 0.2),
                    ("DISPLAY_OFFSITE", 0.12), ("sponsored_products", 0.025), ("NATIVE", 0.005))  # fmt: skip
 PRODUCTS = 400
+# The priors and performance demo sources cover every RMIS placement but in-store.
+PLACEMENTS = tuple(p for p in PLACEMENT_TYPES if p != "in_store")
 
 
 @dataclass(frozen=True)
@@ -244,14 +247,7 @@ def _beta_lines(rng: np.random.Generator, n: int, products: pa.Table):
 
 
 def _priors(rng: np.random.Generator) -> pa.Table:
-    placements = (
-        "sponsored_product",
-        "sponsored_brand",
-        "sponsored_display",
-        "onsite_display",
-        "offsite_display",
-    )
-    rows = [(c, p) for c in CATEGORIES for p in placements]
+    rows = [(c, p) for c in CATEGORIES for p in PLACEMENTS]
     return pa.table(
         {
             "category": [r[0] for r in rows],
@@ -267,14 +263,7 @@ def _priors(rng: np.random.Generator) -> pa.Table:
 def _metrics(rng: np.random.Generator) -> pa.Table:
     banners = [b[0] for b in ALPHA_BANNERS] + [b[0].lower() for b in BETA_BANNERS]
     currency = [b[2] for b in ALPHA_BANNERS] + [b[1] for b in BETA_BANNERS]
-    placements = (
-        "sponsored_product",
-        "sponsored_brand",
-        "sponsored_display",
-        "onsite_display",
-        "offsite_display",
-    )
-    keys = [(d, i, p) for d in range(DAYS) for i in range(len(banners)) for p in placements]
+    keys = [(d, i, p) for d in range(DAYS) for i in range(len(banners)) for p in PLACEMENTS]
     n = len(keys)
     impressions, clicks, cost, conversions = _delivery(
         rng, n, np.array([k[2].endswith("display") for k in keys])

@@ -26,6 +26,7 @@ from datasets_app.models import DataSource, SchemaMapping
 from rmnconsole.core import audit
 from rmnconsole.core.errors import Conflict, Forbidden, NotFound, ServiceError
 from rmnconsole.core.paths import DATASETS, data_dir
+from rmnconsole.core.users import signed_in
 
 PREVIEW_ROWS = 20
 
@@ -118,7 +119,7 @@ def create_mapping(
     mapping = SchemaMapping(
         name=name, retailer=retailer, source=source, target_schema=schema.name, target_version=schema.version,
         version=_next_version(retailer, source.pk, schema.name, schema.version), notes=notes,
-        created_by=user if getattr(user, "is_authenticated", False) else None,
+        created_by=signed_in(user),
     )  # fmt: skip
     _set_rules(mapping, parsed)
     mapping.save()
@@ -208,7 +209,7 @@ def edit_mapping(mapping: SchemaMapping, *, user=None) -> SchemaMapping:
         name=mapping.name, retailer=mapping.retailer, source=mapping.source, target_schema=mapping.target_schema,
         target_version=mapping.target_version, notes=mapping.notes, parent=mapping,
         version=_next_version(mapping.retailer, mapping.source_id, mapping.target_schema, mapping.target_version),
-        created_by=user if getattr(user, "is_authenticated", False) else None,
+        created_by=signed_in(user),
     )  # fmt: skip
     _set_rules(draft, mapping_rules(mapping))
     draft.save()

@@ -12,17 +12,16 @@ from datasets_app.mappings import sources
 from datasets_app.mappings.forms import SourceRegisterForm
 from datasets_app.mappings.harmonize.browser import OPS, to_jsonable
 from datasets_app.models import DataSource, SchemaMapping
-from rmnconsole.core.errors import NotFound, ServiceError
+from rmnconsole.core.errors import ServiceError
+from rmnconsole.core.pages import not_found_as_404
 
 OP_LABELS = {"eq": "=", "ne": "≠", "lt": "<", "le": "≤", "gt": ">", "ge": "≥", "contains": "contains",
              "startswith": "starts with", "in": "in (a,b,…)", "is_null": "is empty", "not_null": "is not empty"}  # fmt: skip
 
 
 def _source(source_id: int) -> DataSource:
-    try:
+    with not_found_as_404():
         return sources.get_source(source_id)
-    except NotFound as exc:
-        raise Http404(exc.message) from None
 
 
 def source_list(request):

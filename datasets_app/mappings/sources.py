@@ -36,6 +36,7 @@ from rmnconsole.core.paths import (
     relative_to_root,
     resolve_inside,
 )
+from rmnconsole.core.users import signed_in
 
 EXPORT_CONTENT_TYPES = {
     "csv": "text/csv",
@@ -173,9 +174,7 @@ def register_source(
     )  # fmt: skip
     source = DataSource.objects.filter(name=name).first()
     if source is None:
-        source = DataSource.objects.create(
-            name=name, created_by=user if getattr(user, "is_authenticated", False) else None, **values
-        )
+        source = DataSource.objects.create(name=name, created_by=signed_in(user), **values)
         audit.record(user, "source.register", source, f"registered {source.path}")
     elif is_demo or source.path == values["path"]:
         for key, value in values.items():

@@ -22,14 +22,13 @@ from datasets_app.mappings.harmonize.diff import describe_transform
 from datasets_app.mappings.harmonize.rules import TRANSFORM_TYPES
 from datasets_app.mappings.rmis import DERIVED_METRICS, all_schemas, parse_schema_key
 from datasets_app.models import SchemaMapping
-from rmnconsole.core.errors import NotFound, ServiceError
+from rmnconsole.core.errors import ServiceError
+from rmnconsole.core.pages import not_found_as_404
 
 
 def _mapping(mapping_id: int) -> SchemaMapping:
-    try:
+    with not_found_as_404():
         return svc.get_mapping(mapping_id)
-    except NotFound as exc:
-        raise Http404(exc.message) from None
 
 
 def mapping_list(request):
@@ -262,10 +261,8 @@ def mapping_rule_delete(request, mapping_id: int, index: int):
     mapping = _draft_or_409(mapping_id)
     if isinstance(mapping, HttpResponse):
         return mapping
-    try:
+    with not_found_as_404():
         mapping = svc.delete_rule(mapping, index, user=request.user)
-    except NotFound as exc:
-        raise Http404(exc.message) from None
     return _rules_section(request, mapping, changed=True)
 
 

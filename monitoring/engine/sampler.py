@@ -11,6 +11,17 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 MB = 1024 * 1024
+# The numbers one sample holds (a GPU's, then its host's), in the order the sample table and its charts list them.
+GAUGES = (
+    "utilization",
+    "memory_used_mb",
+    "memory_total_mb",
+    "temperature_c",
+    "power_w",
+    "cpu_percent",
+    "ram_used_mb",
+    "ram_total_mb",
+)
 
 
 @dataclass

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from rmnconsole.core.users import signed_in
 from rmnconsole.models import AuditEvent
 
 
 def record(actor, action: str, obj: Any, summary: str = "", **details: Any) -> AuditEvent:
-    user = actor if getattr(actor, "is_authenticated", False) else None
+    user = signed_in(actor)
     return AuditEvent.objects.create(
         actor=user,
         action=action,

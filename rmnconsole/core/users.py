@@ -17,3 +17,8 @@ def resolve_user(user: Any):
     if found is None:
         raise NotFound(f"no user named {user!r}")
     return found
+
+
+def signed_in(user: Any):
+    """The user to record as who did it (created_by, acknowledged_by): a signed-in user, else None."""
+    return user if getattr(user, "is_authenticated", False) else None

@@ -6,15 +6,10 @@ import json
 import random
 from collections.abc import Iterator
 
+from datasets_app.mappings.rmis import PLACEMENT_TYPES
+
 RETAILERS = ["amazon", "walmart", "target", "kroger", "instacart", "alpha", "beta", "costco"]
-PLACEMENTS = [
-    "sponsored_product",
-    "sponsored_brand",
-    "sponsored_display",
-    "onsite_display",
-    "offsite_display",
-    "in_store",
-]
+PLACEMENTS = PLACEMENT_TYPES  # the corpus talks about the placements the RMIS schema knows
 RAW_PLACEMENTS = ["sp", "sd", "onsite_disp", "SPONSORED_PRODUCTS", "search_ad", "display"]
 CATEGORIES = ["grocery", "beauty", "electronics", "pet", "home", "toys", "apparel"]
 METRICS = ["impressions", "clicks", "cost", "conversions", "attributed_sales", "roas", "ctr", "cpc", "cpm"]

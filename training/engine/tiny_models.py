@@ -64,7 +64,8 @@ def build_tokenizer(vocab_size: int = 2048):
     return tokenizer
 
 
-def _config(family: str, tokenizer):
+def model_config(family: str, tokenizer, **sizes: int):
+    """A random-init config of `family` (llama | mistral) for `tokenizer`: the tiny sizes unless `sizes` says otherwise."""
     from transformers import LlamaConfig, MistralConfig
 
     common = dict(
@@ -80,6 +81,7 @@ def _config(family: str, tokenizer):
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=None,
     )
+    common.update(sizes)
     if family == "llama":
         return LlamaConfig(**common)
     return MistralConfig(sliding_window=None, **common)
@@ -148,7 +150,7 @@ def build_tiny_model(
     started = time.monotonic()
     torch.manual_seed(seed)
     tokenizer = build_tokenizer()
-    model = AutoModelForCausalLM.from_config(_config(family, tokenizer))
+    model = AutoModelForCausalLM.from_config(model_config(family, tokenizer))
     final_loss = _pretrain(model, tokenizer, steps, batch_size, seq_len, seed)
     model.generation_config = GenerationConfig(
         eos_token_id=tokenizer.eos_token_id,

@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 
 from rmnconsole.core.errors import Conflict, NotFound, ServiceError
 from rmnconsole.core.paths import MODELS, PathOutsideDataRoot, data_dir, relative_to_root, resolve_inside
+from rmnconsole.core.users import signed_in
 from training.engine.model_import import (
     DTYPES,
     GGUF_MAGIC,
@@ -103,7 +104,7 @@ def submit_model_import(
         source_kind=kind,
         name=name,
         dtype=dtype,
-        created_by=user if getattr(user, "is_authenticated", False) else None,
+        created_by=signed_in(user),
         message="queued",
     )
     if enqueue:

@@ -8,12 +8,11 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from rmnconsole.core.errors import ServiceError
+from rmnconsole.core.pages import stop_polling_when
 from training.model_import import services
 from training.model_import.forms import ImportBaseModelForm
 from training.model_import.models import ModelImport
 from training.models import FoundationModel
-
-HTMX_STOP_POLLING = 286
 
 
 def _page(request, form: ImportBaseModelForm, status: int = 200) -> HttpResponse:
@@ -53,6 +52,4 @@ def import_progress(request, job_id: int):
     if job is None:
         raise Http404("No such import")
     response = render(request, "training/base_model_import_progress.html", {"job": job})
-    if job.is_finished:
-        response.status_code = HTMX_STOP_POLLING
-    return response
+    return stop_polling_when(job.is_finished, response)
