@@ -102,7 +102,11 @@ class ApiJsonErrorsMiddleware:
             and response.status_code >= 400
             and not response.get("Content-Type", "").startswith("application/json")
         ):
-            return JsonResponse({"detail": _api_error_detail(response)}, status=response.status_code)
+            converted = JsonResponse({"detail": _api_error_detail(response)}, status=response.status_code)
+            for header in ("Allow", "WWW-Authenticate", "Retry-After"):  # what the status means needs these
+                if header in response:
+                    converted[header] = response[header]
+            return converted
         return response
 
 

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from datasets_app.library.services import register_dataset_file
-from datasets_app.mappings import services as mapping_services
+from datasets_app.mappings import demo
 from tests.datasets_app.dataset_helpers import sft_rows, write_jsonl
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -46,7 +46,7 @@ def _content_type(page, url: str) -> str:
 
 
 def test_data_browser_exports_download_files(logged_in_page, live_server):
-    mapping_services.seed_demo(rows=120)
+    demo.seed_demo(rows=120)
     page = logged_in_page
     page.goto(f"{live_server.url}/datasets/sources/")
     page.click("text=Retailer Alpha Events")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
-from datasets_app.mappings import services as mapping_services
+from datasets_app.mappings import demo
 from datasets_app.models import Dataset, DataSource, SchemaMapping
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -38,7 +38,7 @@ def wide_console(tiny_base_models):
     from federation.models import ABTest, Federation, FederationMember
     from training.models import Adapter, TrainingJob, TrainingMetric
 
-    mapping_services.seed_demo(rows=200)
+    demo.seed_demo(rows=200)
     llama = tiny_base_models["tiny-llama"]
     adapters = [
         Adapter.objects.create(

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from datasets_app.mappings import services as mapping_services
+from datasets_app.mappings import demo
 from datasets_app.models import Dataset, SchemaMapping
 from tests.datasets_app.dataset_helpers import sft_rows
 
@@ -29,7 +29,7 @@ def test_an_empty_library_points_to_the_ways_to_make_a_dataset(logged_in_page, l
 
 
 def test_seeded_console_offers_demo_sft_and_dpo_on_the_form(logged_in_page, live_server, tiny_base_models):
-    mapping_services.seed_demo(rows=200)
+    demo.seed_demo(rows=200)
     sft = Dataset.objects.get(name="demo_alpha_rmis_sft")
     dpo = Dataset.objects.get(name="demo_alpha_rmis_dpo")
     page = logged_in_page
@@ -50,7 +50,7 @@ def test_seeded_console_offers_demo_sft_and_dpo_on_the_form(logged_in_page, live
 
 
 def test_build_a_dpo_set_from_the_mapping_page(logged_in_page, live_server):
-    mapping_services.seed_demo(rows=200)
+    demo.seed_demo(rows=200)
     alpha = SchemaMapping.objects.get(name="alpha_events_to_rmis", status="active")
     page = logged_in_page
     page.set_viewport_size({"width": 1440, "height": 900})
@@ -75,7 +75,7 @@ def test_build_a_dpo_set_from_the_mapping_page(logged_in_page, live_server):
 
 
 def test_pages_do_not_go_stale(logged_in_page, live_server, tmp_path):
-    mapping_services.seed_demo(rows=200)
+    demo.seed_demo(rows=200)
     page = logged_in_page
     # An upload shows up in the library table without a reload.
     page.goto(f"{live_server.url}/datasets/")

@@ -66,6 +66,14 @@ def test_unknown_api_paths_answer_json_404(api_headers):
         assert response["Content-Type"].startswith("application/json") and response.json()["detail"]
 
 
+@pytest.mark.django_db
+def test_a_method_the_endpoint_lacks_answers_json_405_with_allow(api_headers):
+    response = Client().generic("TRACE", "/api/me", **api_headers)
+    assert response.status_code == 405
+    assert response.json()["detail"] == "This method is not allowed on this endpoint."
+    assert response["Allow"] == "GET"  # RFC 9110: a 405 names the methods the endpoint has
+
+
 def test_an_unexpected_api_error_answers_json_500_without_a_traceback(api_headers, monkeypatch):
     from datasets_app.library import api as library_api
 
