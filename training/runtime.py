@@ -15,10 +15,6 @@ CANCEL_KEY = "rmn:training:cancel:{}"
 DDP_FOLDER = ".ddp"  # inside the job's checkpoint folder: the files a distributed run's ranks share
 
 
-def rq_job_id(job_id: int) -> str:
-    return f"training-job-{job_id}"
-
-
 def checkpoint_dir(job_id: int) -> Path:
     return data_dir(CHECKPOINTS) / f"job-{job_id}"
 
