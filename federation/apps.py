@@ -6,7 +6,12 @@ class FederationConfig(AppConfig):
     verbose_name = "Federation"
 
     def ready(self) -> None:
+        from federation.evaluation import automatic
+        from federation.evaluation.recovery import job_kinds as eval_job_kinds
         from federation.recovery import job_kinds
         from rmnconsole.core import recovery
+        from training.signals import training_completed
 
-        recovery.register(*job_kinds())
+        recovery.register(*job_kinds(), *eval_job_kinds())
+        training_completed.connect(automatic.on_training_completed, dispatch_uid="evaluation-after-training")
+        automatic.register_adapter_figures()

@@ -218,3 +218,7 @@ class ABTest(ErrorAliasMixin, GenerationSettings, QueuedJob):
     @property
     def has_references(self) -> bool:
         return any(p.get("reference") for p in self.prompts)
+
+
+# Evaluation's rows live in federation.evaluation; importing them here registers them with the federation app.
+from federation.evaluation.models import EvalCase, EvalCaseResult, EvalRun, EvalSuite  # noqa: E402,F401

@@ -7,6 +7,7 @@ import logging
 import time
 import traceback
 import uuid
+from functools import partial
 from pathlib import Path
 
 from django.conf import settings
@@ -27,6 +28,7 @@ from training.engine.runner import TrainingResult, TrainingRun, run_training
 from training.models import Adapter, TrainingJob
 from training.runtime import CANCEL_KEY, DDP_FOLDER, checkpoint_dir, training_redis
 from training.scaleout import record_peak
+from training.signals import training_completed
 from training.sweeper import end_lost_job
 from training.worker_sync import JobSync, append_log
 
@@ -153,6 +155,13 @@ def _clear_cancel_key(job_id: int) -> None:
         log.debug("cancel key of job %s not cleared", job_id)
 
 
+def _announce_completed(job: TrainingJob, adapter: Adapter) -> None:
+    """Later apps (evaluation) react to a new adapter; a failing receiver never fails the finished job."""
+    for receiver, result in training_completed.send_robust(sender=TrainingJob, job=job, adapter=adapter):
+        if isinstance(result, Exception):
+            log.error("training_completed receiver %s failed: %s", receiver, result)
+
+
 def _checkpoint_rel(job: TrainingJob, result: TrainingResult | None = None) -> str:
     found = (result.last_checkpoint if result else None) or latest_checkpoint(checkpoint_dir(job.pk))
     return relative_to_root(found) if found else job.last_checkpoint
@@ -242,6 +251,7 @@ def _finish_completed(job: TrainingJob, result: TrainingResult, staging: Path) -
                 ):
                     raise _NoLongerRunning
                 move_into_store(staging, destination)
+                transaction.on_commit(partial(_announce_completed, job, adapter))
         except _NoLongerRunning:
             remove_quietly(staging)
             append_log(job.pk, "training finished but the job had already been ended; adapter discarded")

@@ -13,6 +13,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from datasets_app.models import Dataset
+from rmnconsole.core import providers
 from rmnconsole.core.errors import Conflict, NotFound, ServiceError
 from rmnconsole.core.pages import not_found_as_404, stop_polling_when
 from training import queries, scaleout, services
@@ -241,8 +242,11 @@ def history(request):
 def adapters(request):
     filters = {k: request.GET.get(k) or None for k in ("adapter_type", "name", "base_model")}
     rows = queries.filter_adapters(**filters)
+    shown = list(rows[:500])
+    for row in shown:
+        row.eval_figures = providers.adapter_figures(row)  # filled by evaluation (a later app)
     context = {
-        "adapters": rows[:500],
+        "adapters": shown,
         "filters": filters,
         "adapter_types": AdapterType.choices,
         "base_models": FoundationModel.objects.filter(adapters__isnull=False).distinct(),
@@ -267,6 +271,7 @@ def adapter_detail(request, adapter_id: int):
         "adapter": adapter,
         "numbers": metric_numbers(adapter.metrics or {}),
         "model_card": queries.model_card(adapter),
+        "eval_figures": providers.adapter_figures(adapter),
         "lineage": lineage,
         "siblings": siblings,
         "metrics_url": metrics_url(adapter.source_job_id) if adapter.source_job_id else "",

@@ -53,3 +53,17 @@ def register_dataset_users(find: Callable[[Any], list[int]]) -> None:
 
 def active_dataset_users(dataset: Any) -> list[int]:
     return sorted({job_id for find in _dataset_users for job_id in find(dataset)})
+
+
+# Evaluation figures of an adapter (score, Δ vs base, Δ vs previous version): federation computes, training shows.
+_adapter_figures: Callable[[Any], dict | None] | None = None
+
+
+def register_adapter_figures(figures: Callable[[Any], dict | None]) -> None:
+    global _adapter_figures
+    _adapter_figures = figures
+
+
+def adapter_figures(adapter: Any) -> dict | None:
+    """None when nothing is registered or the adapter has no eval yet; {"pending": True} while one runs."""
+    return _adapter_figures(adapter) if _adapter_figures else None
