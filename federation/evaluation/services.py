@@ -105,6 +105,7 @@ def submit_eval(
     max_new_tokens: int | None = None,
     training_job=None,
     user=None,
+    enqueue: bool = True,
 ) -> EvalRun:
     """Save an EvalRun (the suite is locked from now on) and queue it on the inference queue on commit."""
     kind, row = resolve_subject(subject)
@@ -145,7 +146,8 @@ def submit_eval(
         created_by=signed_in(user),
     )
     audit.record(user, "evaluation.run.submit", run, f"eval {run.subject_label} on {suite.label}")
-    run.enqueue_on_commit()
+    if enqueue:
+        run.enqueue_on_commit()
     return run
 
 

@@ -31,17 +31,15 @@ def judge_prompt(rubric: str, prompt: str, output: str, reference: str | None) -
 
 
 def parse_score(answer: str) -> float:
-    """'Score: 7' (or '7/10', or a bare '7') → 0.667 on [0, 1]; raises ValueError on anything else."""
+    """'Score: 7' (or '7/10', or a bare '7') → 0.667 on [0, 1]; 'N/M' is read on a 1..M scale; raises ValueError on anything else."""
     match = _SCORE.search(answer or "") or _BARE.match(answer or "")
     if not match:
         raise ValueError(f"the judge's answer has no score: {(answer or '').strip()[:80]!r}")
     value = float(match.group(1))
-    scale = float(match.group(2)) if match.group(2) else SCORE_MAX
-    if scale != SCORE_MAX:
-        value = SCORE_MIN + (value / scale) * (SCORE_MAX - SCORE_MIN) if scale > 0 else -1
-    if not SCORE_MIN <= value <= SCORE_MAX:
-        raise ValueError(f"the judge's score {match.group(1)} is outside {SCORE_MIN}–{SCORE_MAX}")
-    return (value - SCORE_MIN) / (SCORE_MAX - SCORE_MIN)
+    top = float(match.group(2)) if match.group(2) else SCORE_MAX
+    if top < 2 or not SCORE_MIN <= value <= top:
+        raise ValueError(f"the judge's score {match.group(0).strip()!r} is outside {SCORE_MIN}–{int(top)}")
+    return (value - SCORE_MIN) / (top - SCORE_MIN)
 
 
 def openai_judge(base_url: str, model: str, api_key: str = "", timeout: float = 30.0) -> Judge:

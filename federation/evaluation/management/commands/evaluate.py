@@ -1,0 +1,84 @@
+"""manage.py evaluate SUBJECT --suite S [--wait]: queue an eval run (SUBJECT: base:NAME, adapter:NAME[ vN],
+federation:NAME) and, with --wait, draw its progress until it ends; an error is one line and a non-zero exit."""
+
+from __future__ import annotations
+
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+
+from federation.evaluation import services
+from federation.evaluation.facade import run_figures
+from federation.evaluation.models import EvalRun
+from rmnconsole.core.errors import ServiceError
+
+
+def workers_listening(queue_name: str) -> int:
+    from rq import Worker
+
+    from rmnconsole.core.queues import get_queue
+
+    queue = get_queue(queue_name)
+    return len(Worker.all(connection=queue.connection, queue=queue))
+
+
+def bar(done: int, total: int, width: int = 30) -> str:
+    filled = int(width * done / total) if total else 0
+    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
+
+
+class Command(BaseCommand):
+    help = (
+        "Evaluate a base model, an adapter or a federation on an eval suite (queued on the inference queue)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("subject", help="base:NAME, adapter:NAME[ vN], federation:NAME, or a bare name")
+        parser.add_argument("--suite", required=True, help="Suite id, name (latest version) or 'name vN'")
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--batch-size", type=int, default=8)
+        parser.add_argument("--max-new-tokens", type=int, default=None)
+        parser.add_argument("--wait", action="store_true", help="Show progress until the run ends.")
+        parser.add_argument("--poll", type=float, default=1.0, help="Seconds between progress checks.")
+
+    def handle(self, *args, **options):
+        try:
+            run = services.submit_eval(
+                options["subject"], options["suite"], seed=options["seed"], batch_size=options["batch_size"],
+                max_new_tokens=options["max_new_tokens"],
+            )  # fmt: skip
+        except ServiceError as exc:
+            raise CommandError(exc.message) from None
+        self.stdout.write(f"eval run {run.pk} queued: {run.subject_label} on {run.suite.label}")
+        if not options["wait"]:
+            return
+        if not workers_listening(run.queue_for_job()):
+            from federation.evaluation.tasks import run_eval
+
+            self.stdout.write(
+                f"no worker listens on the {run.queue_for_job()!r} queue: evaluating in this process"
+            )
+            run_eval(run.pk)
+        run = self._follow(run, options["poll"])
+        if run.status != EvalRun.Status.COMPLETED:
+            raise CommandError(f"eval run {run.pk} {run.status}: {run.error or 'no reason recorded'}")
+        figures = run_figures(run)
+        metrics = ", ".join(f"{k} {v:.3f}" for k, v in figures["metrics"].items() if v is not None)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{run.subject_label} on {run.suite.label}: score {run.score if run.score is not None else float('nan'):.3f}"
+                f" ({metrics}); latency p50 {run.latency_p50_ms or 0:.0f} ms, p95 {run.latency_p95_ms or 0:.0f} ms"
+            )
+        )
+
+    def _follow(self, run: EvalRun, poll: float) -> EvalRun:
+        shown = None
+        while True:
+            run.refresh_from_db()
+            line = f"  {bar(run.progress_done, run.progress_total)} {run.status}"
+            if line != shown:
+                self.stdout.write(line)
+                shown = line
+            if run.is_finished:
+                return run
+            time.sleep(poll)
