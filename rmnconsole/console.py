@@ -30,8 +30,8 @@ from datasets_app.mappings.facade import (  # noqa: E402
 )
 
 # --- federation ---
-from federation.facade import compose_federation, import_federation, test_federation  # noqa: E402
 from federation.evaluation.facade import evaluate  # noqa: E402
+from federation.facade import compose_federation, import_federation, test_federation  # noqa: E402
 
 # --- monitoring ---
 from monitoring.facade import acknowledge_alert, get_system_samples, get_system_summary, list_alerts  # noqa: E402
@@ -52,9 +52,9 @@ __all__ = [
     "build_training_dataset",
     "cancel_training_job",
     "compose_federation",
-    "evaluate",
     "create_mapping",
     "delete_mapping_draft",
+    "evaluate",
     "export_dataset",
     "export_source",
     "get_job_status",
