@@ -3,6 +3,7 @@
 from django.urls import path
 
 from federation import views
+from federation.evaluation.urls import urlpatterns as evaluation_urls
 
 app_name = "federation"
 urlpatterns = [
@@ -21,4 +22,5 @@ urlpatterns = [
     path("runs/<int:run_id>/", views.run_result, name="run_result"),
     path("abtests/", views.abtest_list, name="abtests"),
     path("abtests/<int:abtest_id>/", views.abtest_detail, name="abtest"),
+    *evaluation_urls,
 ]

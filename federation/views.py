@@ -13,6 +13,7 @@ from federation import abtests, config_io, gates, runs, services
 from federation import inference_worker as worker
 from federation import performance as metrics
 from federation.forms import ABTestForm, FederationForm, ImportForm, InferenceForm
+from federation.evaluation.models import EvalSuite
 from federation.models import ABTest, Federation
 from rmnconsole.core.errors import ServiceError
 from rmnconsole.core.pages import not_found_as_404, stop_polling_when
@@ -103,6 +104,8 @@ def detail(request, federation_id: int):
         "gate_training": federation.gate_trainings.order_by("-pk").first(),
         "infer_form": InferenceForm(),
         "subtracted": [s for s in _stack(federation) if s["weight"] < 0],
+        "eval_suites": EvalSuite.objects.all()[:200],
+        "eval_runs": federation.eval_runs.select_related("suite")[:10],
     }
     return render(request, "federation/detail.html", context)
 
