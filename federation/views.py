@@ -12,8 +12,8 @@ from django.views.decorators.http import require_GET, require_POST
 from federation import abtests, config_io, gates, runs, services
 from federation import inference_worker as worker
 from federation import performance as metrics
-from federation.forms import ABTestForm, FederationForm, ImportForm, InferenceForm
 from federation.evaluation.models import EvalSuite
+from federation.forms import ABTestForm, FederationForm, ImportForm, InferenceForm
 from federation.models import ABTest, Federation
 from rmnconsole.core.errors import ServiceError
 from rmnconsole.core.pages import not_found_as_404, stop_polling_when
