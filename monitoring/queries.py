@@ -278,3 +278,44 @@ def _num(value) -> float | None:
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None
+
+
+def eval_performance(*, limit: int = 12, runs: int = 2000) -> dict:
+    """Eval-run figures per adapter: the latest completed run's score and p50 latency, and the score over versions."""
+    from federation.evaluation.models import EvalRun
+
+    latest: dict[int, dict] = {}
+    rows = (
+        EvalRun.objects.filter(status="completed", adapter__isnull=False)
+        .order_by("-finished_at")
+        .values(
+            "adapter_id",
+            "adapter__name",
+            "adapter__version",
+            "score",
+            "latency_p50_ms",
+            "suite__name",
+            "suite__version",
+        )[:runs]
+    )
+    for row in rows:
+        latest.setdefault(row["adapter_id"], row)
+    chosen = sorted(latest.values(), key=lambda r: (r["adapter__name"], r["adapter__version"]))
+    by_adapter = [
+        {
+            "label": f"{r['adapter__name']} v{r['adapter__version']}",
+            "score": _num(r["score"]),
+            "latency_ms_p50": _num(r["latency_p50_ms"]),
+            "suite": f"{r['suite__name']} v{r['suite__version']}",
+        }
+        for r in chosen[-limit:]
+    ]
+    versions: dict[str, list[dict]] = {}
+    for r in chosen:
+        versions.setdefault(r["adapter__name"], []).append(
+            {"x": r["adapter__version"], "y": _num(r["score"])}
+        )
+    return {
+        "by_adapter": by_adapter,
+        "versions": [{"name": k, "points": v} for k, v in sorted(versions.items())][:limit],
+    }

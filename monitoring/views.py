@@ -57,6 +57,7 @@ def _chart_payload(controls: dict) -> dict:
         "series": samples["series"],
         "loss": queries.loss_curves(job_ids=controls.get("loss_jobs") or None),
         "adapters": queries.adapter_performance(),
+        "evals": queries.eval_performance(),
     }
 
 

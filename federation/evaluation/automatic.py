@@ -4,6 +4,8 @@ dataset (else a suite made from the job's own validation split), and the base mo
 from __future__ import annotations
 
 import logging
+import re
+from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
@@ -47,23 +49,32 @@ def held_out_cases(job) -> list[dict]:
     return [{"prompt": e.prompt, "reference": e.reference} for e in examples if e.prompt][:AUTO_CASES]
 
 
+def suite_name(job) -> str:
+    """The dataset's name (or its file's stem) + "-validation", inside the one name rule."""
+    stem = job.dataset.name if job.dataset_id else Path(job.dataset_path).stem
+    return (re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).strip("_.-") or f"job{job.pk}")[:80] + "-validation"
+
+
 def suite_for(job) -> EvalSuite | None:
     """The newest suite attached to the job's dataset, else a new one from the job's validation split."""
-    if job.dataset_id:
-        attached = EvalSuite.objects.filter(dataset_id=job.dataset_id).order_by("-created_at").first()
-        if attached is not None:
-            return attached
+    attached = (
+        EvalSuite.objects.filter(dataset_id=job.dataset_id)
+        if job.dataset_id
+        else EvalSuite.objects.filter(source=EvalSuite.Source.TRAINING, name=suite_name(job), dataset__isnull=True)
+    )
+    found = attached.order_by("-created_at").first()
+    if found is not None:
+        return found
     cases = held_out_cases(job)
     if not cases:
         return None
     json_answers = all(_is_json_object(c["reference"]) for c in cases)
-    name = (job.dataset.name if job.dataset_id else job.adapter_name) + "-validation"
     return create_suite(
-        name=name,
+        name=suite_name(job),
         cases=cases,
         metrics=MAPPING_METRICS if json_answers else None,
         source=EvalSuite.Source.TRAINING,
-        source_note=f"validation split of training job #{job.pk}",
+        source_note=f"validation split of {job.dataset_path} (training job #{job.pk})",
         dataset=job.dataset if job.dataset_id else None,
         max_new_tokens=256 if json_answers else 64,
     )

@@ -114,6 +114,19 @@
     upsert("chart-adapter-latency", { type: "bar", data: { labels: labels, datasets: [
       { label: "p50 latency (ms)", data: data.adapters.map(function (a) { return a.latency_ms_p50; }), backgroundColor: palette[2] }
     ] }, options: baseOptions("ms") });
+
+    var evals = data.evals || { by_adapter: [], versions: [] };
+    upsert("chart-eval-adapters", { type: "bar", data: { labels: evals.by_adapter.map(function (a) { return a.label; }), datasets: [
+      { label: "eval score", data: evals.by_adapter.map(function (a) { return a.score; }), backgroundColor: palette[1], yAxisID: "y" },
+      { label: "p50 latency (ms)", data: evals.by_adapter.map(function (a) { return a.latency_ms_p50; }), backgroundColor: palette[2], yAxisID: "y1" }
+    ] }, options: baseOptions("score", { scales: {
+      y: { beginAtZero: true, suggestedMax: 1, title: { display: true, text: "score" } },
+      y1: { beginAtZero: true, position: "right", grid: { drawOnChartArea: false }, title: { display: true, text: "ms" } } } }) });
+    upsert("chart-eval-versions", { type: "line", data: { datasets: evals.versions.map(function (a, i) {
+      return line(a.name, a.points, i, { pointRadius: 3 });
+    }) }, options: baseOptions("score", { scales: {
+      x: { type: "linear", ticks: { stepSize: 1 }, title: { display: true, text: "version" } },
+      y: { beginAtZero: true, suggestedMax: 1, title: { display: true, text: "score" } } } }) });
   }
 
   function init() {
