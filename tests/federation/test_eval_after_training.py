@@ -72,3 +72,10 @@ def test_each_trained_version_is_evaluated_and_the_base_only_once(
     assert b"data-delta-base" in page.content and b"data-delta-previous" in page.content
     registry = client_logged_in.get("/training/adapters/")
     assert registry.content.count(b"data-eval-score") == 2
+
+    charts = client_logged_in.get("/monitoring/charts/", HTTP_HX_REQUEST="true").content.decode()
+    evals = json.loads(charts[charts.index(">") + 1 : charts.index("</script>")])["evals"]
+    assert [a["label"] for a in evals["by_adapter"]] == [v1.label, v2.label]
+    assert evals["versions"] == [
+        {"name": "auto_alpha", "points": [{"x": 1, "y": first.score}, {"x": 2, "y": second.score}]}
+    ]
