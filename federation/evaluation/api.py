@@ -13,6 +13,7 @@ from datasets_app.library.services import get_dataset
 from datasets_app.mappings.services import get_mapping
 from federation.evaluation import mapping_suites, services, suites
 from federation.evaluation.models import EvalCaseResult, EvalRun, EvalSuite
+from federation.services import check_id
 from rmnconsole.api_schemas import ERRORS, StrictInt
 
 router = Router(tags=["evaluation"])
@@ -175,11 +176,14 @@ def create_suite(request, payload: SuiteIn):
     common = {"metrics": payload.metrics, "user": request.user, "max_new_tokens": payload.max_new_tokens}
     if payload.mapping_id is not None:
         suite = mapping_suites.create_suite_from_mapping(
-            mapping=get_mapping(payload.mapping_id), name=payload.name, examples=payload.examples, **common
+            mapping=get_mapping(check_id(payload.mapping_id, "Mapping")),
+            name=payload.name,
+            examples=payload.examples,
+            **common,
         )
     elif payload.dataset_id is not None:
         suite = suites.create_suite_from_dataset(
-            dataset=get_dataset(payload.dataset_id), name=payload.name, **common
+            dataset=get_dataset(check_id(payload.dataset_id, "Dataset")), name=payload.name, **common
         )
     else:
         suite = suites.create_suite(
@@ -234,7 +238,7 @@ def submit_run(request, payload: RunIn):
 def list_runs(request, suite_id: int | None = None):
     runs = EvalRun.objects.select_related("suite", "base_model", "adapter", "federation")
     if suite_id is not None:
-        runs = runs.filter(suite_id=suite_id)
+        runs = runs.filter(suite_id=check_id(suite_id, "Eval suite"))
     return [run_out(r) for r in runs[:500]]
 
 

@@ -60,7 +60,9 @@ def suite_for(job) -> EvalSuite | None:
     attached = (
         EvalSuite.objects.filter(dataset_id=job.dataset_id)
         if job.dataset_id
-        else EvalSuite.objects.filter(source=EvalSuite.Source.TRAINING, name=suite_name(job), dataset__isnull=True)
+        else EvalSuite.objects.filter(
+            source=EvalSuite.Source.TRAINING, name=suite_name(job), dataset__isnull=True
+        )
     )
     found = attached.order_by("-created_at").first()
     if found is not None:

@@ -10,7 +10,7 @@ from federation.evaluation.engine.metrics import METRICS
 from federation.evaluation.models import EvalCaseResult, EvalRun, EvalSuite
 from federation.evaluation.suites import resolve_suite
 from federation.models import Federation
-from federation.services import base_model_path, get_row, resolve_adapter, resolve_base_model
+from federation.services import base_model_path, check_id, get_row, resolve_adapter, resolve_base_model
 from rmnconsole.core import audit
 from rmnconsole.core.errors import Conflict, NotFound, ServiceError
 from rmnconsole.core.users import signed_in
@@ -37,7 +37,7 @@ def resolve_subject(value) -> tuple[str, object]:
         if kind == "adapter":
             return EvalRun.Subject.ADAPTER, resolve_adapter(int(name) if name.isdigit() else name)
         query = (
-            Federation.objects.filter(pk=int(name))
+            Federation.objects.filter(pk=check_id(int(name), "Federation"))
             if name.isdigit()
             else Federation.objects.filter(name=name)
         )

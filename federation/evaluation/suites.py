@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import Max
 
 from federation.engine.data import parse_example, read_examples, validation_split
-from federation.evaluation.engine.metrics import METRICS, check_metric
+from federation.evaluation.engine.metrics import METRICS, check_case_checks, check_metric
 from federation.evaluation.models import EvalCase, EvalSuite
 from federation.services import check_text, get_row
 from rmnconsole.core import audit
@@ -63,6 +63,10 @@ def check_cases(cases: list[dict], metrics: list[dict]) -> list[dict]:
         checks = case.get("checks") or {}
         if not isinstance(checks, dict):
             raise ServiceError(f"Case {number}: checks must be an object.", field="cases")
+        try:
+            check_case_checks(checks)
+        except ValueError as exc:
+            raise ServiceError(f"Case {number}: {exc}.", field="cases") from None
         clean.append(
             {
                 "prompt": check_text(prompt, "cases", f"Case {number}'s prompt"),

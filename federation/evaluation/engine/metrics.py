@@ -135,8 +135,29 @@ def check_metric(spec: dict) -> dict:
         if not rubric:
             raise ValueError("the LLM judge needs a rubric")
         clean["rubric"] = rubric
-        clean["judge"] = spec.get("judge") or {}
+        judge = spec.get("judge") or {}
+        if not isinstance(judge, dict) or not all(isinstance(v, str) for v in judge.values()):
+            raise ValueError(
+                'the judge is {"kind": "openai", "base_url", "model"} or {"kind": "console", "subject"}'
+            )
+        clean["judge"] = judge
     return clean
+
+
+def check_case_checks(checks: dict) -> dict:
+    """A case's own checks (needles, pattern, tolerance, relative); raises ValueError on a bad one."""
+    known = {"needles", "pattern", "tolerance", "relative"}
+    if set(checks) - known:
+        raise ValueError(f"unknown checks {sorted(set(checks) - known)} (known: {sorted(known)})")
+    probe = {"name": "contains", **({"needles": checks["needles"]} if "needles" in checks else {})}
+    check_metric(probe)
+    if "pattern" in checks:
+        check_metric({"name": "regex", "pattern": checks["pattern"]})
+        if not isinstance(checks["pattern"], str):
+            raise ValueError("pattern must be text")
+    if "tolerance" in checks:
+        check_metric({"name": "numeric", "tolerance": checks["tolerance"]})
+    return checks
 
 
 def case_checks(spec: dict, checks: dict) -> dict:
