@@ -33,7 +33,6 @@ class TrainingRun:
 @dataclass
 class TrainingResult:
     outcome: str  # completed | cancelled | pruned
-    pruned_reason: str = ""
     step: int
     total_steps: int
     device: str
@@ -41,6 +40,7 @@ class TrainingResult:
     last_checkpoint: Path | None = None
     data_format: str = ""
     peak_memory_bytes: int | None = None  # of this process (rank 0 in a distributed run)
+    pruned_reason: str = ""  # a sweep trial its pruner stopped early: why
 
 
 def _lora_config(cfg: TrainingConfig):

@@ -318,3 +318,9 @@ def upkeep() -> dict[str, int]:
         except Exception:
             log.exception("sweep %s: advancing failed", pk)
     return {"advanced": advanced}
+
+
+def sweep_summary(sweep: Sweep | int) -> dict[str, Any]:
+    from training.sweeps.queries import sweep_summary as summary
+
+    return summary(sweep if isinstance(sweep, Sweep) else get_sweep(sweep))

@@ -33,15 +33,13 @@ def _storage(url: str):
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    # pool_pre_ping: a worker may hold the engine across a database restart.
-    return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True, "pool_size": 2})
+    from sqlalchemy.pool import NullPool
+
+    # No pool: a connection per storage call, closed after it — nothing held across a database restart, a fork
+    # of the worker, or the end of a test run (which drops its database).
+    return optuna.storages.RDBStorage(url, engine_kwargs={"poolclass": NullPool})
 
 
 def get_storage():
     url = storage_url()
-    if url.startswith("sqlite"):
-        import optuna
-
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 30}})
     return _storage(url)
