@@ -1,4 +1,4 @@
-/* The sweep page's charts (Chart.js): optimisation history, parameter importance, parallel coordinates and the
+/* The sweep page's charts (Chart.js): optimization history, parameter importance, parallel coordinates and the
    Pareto front, drawn from the JSON the polled partial carries (#sweep-data) and redrawn after every poll. */
 (function () {
   var charts = {};

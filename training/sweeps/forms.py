@@ -56,7 +56,7 @@ class SweepForm(forms.Form):
     )
     sampler = forms.ChoiceField(choices=[(s, s) for s in SAMPLERS], initial="tpe")
     seed = forms.IntegerField(required=False, min_value=0)
-    direction = forms.ChoiceField(choices=[("minimize", "minimise eval loss"), ("maximize", "maximise")])
+    direction = forms.ChoiceField(choices=[("minimize", "minimize eval loss"), ("maximize", "maximize")])
     second_objective = forms.ChoiceField(
         choices=[("", "none"), ("adapter_size", "adapter size (Pareto front)")], required=False
     )
