@@ -27,7 +27,7 @@ def submit_training_batch(jobs: list[dict[str, Any]] | dict[str, Any], *, user=N
 
 
 def get_job_status(job_id: int) -> str:
-    """'queued' | 'running' | 'completed' | 'failed' | 'cancelled'."""
+    """'queued' | 'running' | 'completed' | 'failed' | 'cancelled' | 'pruned' (a sweep trial stopped early)."""
     return services.get_job_status(job_id)
 
 

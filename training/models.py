@@ -92,6 +92,7 @@ class TrainingJob(QueuedJob):
     TrainingType = TrainingType
     PRUNED = PRUNED
     FINISHED = (*FINISHED_STATUSES, PRUNED)
+    STATUSES = tuple(value for value, _label in TRAINING_STATUS_CHOICES)
 
     status = models.CharField(
         max_length=20, choices=TRAINING_STATUS_CHOICES, default=JobStatus.QUEUED, db_index=True
