@@ -89,14 +89,10 @@ def test_page_form_starts_a_sweep_and_refuses_bad_input_with_a_banner(client_log
     _check_started(sweep, user)
     page = client_logged_in.get(response["Location"])
     assert page.status_code == 200
-    assert (
-        b'id="sweep-history"' in page.content
-        and b"chart.umd" in page.content.lower()
-        or b"CHARTJS" in page.content
-    )
-    assert (
-        b"sweep-data" in page.content and b"amazon_sweep-t" not in b""
-    )  # the data rides along for the charts
+    for chart in (b"sweep-history", b"sweep-importance", b"sweep-parallel"):
+        assert b'id="' + chart + b'"' in page.content
+    assert b"js/sweeps.js" in page.content and b"js/charts.js" in page.content
+    assert b'id="sweep-data"' in page.content  # the chart data rides along with every polled partial
     partial = client_logged_in.get(f"/training/sweeps/{sweep.pk}/progress/")
     assert partial.status_code == 200  # running: keeps polling
     client_logged_in.post(f"/training/sweeps/{sweep.pk}/cancel/")
