@@ -137,3 +137,45 @@ def test_facade_starts_reads_and_cancels(spec):
     info = facade.get_sweep(sweep_id)
     assert info["status"] == "running" and len(info["trials"]) == 2
     assert facade.cancel_sweep(sweep_id) == "cancelled"
+
+
+def test_the_wall_clock_limit_stops_asking_and_cancels_the_trials(spec):
+    from datetime import timedelta
+
+    from training.sweeps import services
+
+    sweep = services.start_sweep({**spec, "wall_clock_minutes": 5})
+    assert sweep.trials.count() == 2
+    # The limit has passed (moved into the past rather than waited for): the next advance honours it.
+    Sweep.objects.filter(pk=sweep.pk).update(started_at=sweep.started_at - timedelta(minutes=6))
+    services.advance_sweep(sweep.pk)
+    sweep.refresh_from_db()
+    assert sweep.stopping == "wall-clock limit of 5 min reached"
+    assert set(sweep.trials.values_list("status", flat=True)) == {"cancelled"}
+    assert sweep.trials.count() == 2  # nothing more asked
+    services.advance_sweep(sweep.pk)  # the cancelled trials are told; no trial completed
+    sweep.refresh_from_db()
+    assert (
+        sweep.status == "failed"
+        and "No trial completed (wall-clock limit of 5 min reached)" in sweep.status_reason
+    )
+    assert [t["state"] for t in services.sweep_summary(sweep)["trials"]] == ["FAIL", "FAIL"]
+
+
+def test_a_grid_sweep_covers_its_grid_once(spec):
+    from training.sweeps import services
+
+    grid = {
+        "lora_r": {"type": "choice", "choices": [4, 8]},
+        "max_steps": {"type": "int", "low": 2, "high": 4, "step": 2},
+    }
+    fixed = {k: v for k, v in spec["fixed"].items() if k != "max_steps"}
+    sweep = services.start_sweep(
+        {**spec, "fixed": fixed, "search_space": grid, "sampler": "grid", "max_trials": 10}
+    )
+    assert sweep.max_trials == 4 and "max_trials lowered to the grid's 4 points" in sweep.status_reason
+    for _ in range(2):  # end the asked trials as cancelled so the sweep asks the rest of the grid
+        TrainingJob.objects.filter(sweep=sweep, status="queued").update(status="cancelled")
+        services.advance_sweep(sweep.pk)
+    points = {(j.config["lora_r"], j.config["max_steps"]) for j in TrainingJob.objects.filter(sweep=sweep)}
+    assert points == {(4, 2), (4, 4), (8, 2), (8, 4)}

@@ -50,7 +50,8 @@ def _sweep(pk) -> Sweep:
 def test_a_sweep_runs_two_trials_at_once_on_two_workers_and_registers_the_best(
     dataset, rq_worker, user, wait_for
 ):
-    spec = _spec(dataset, max_trials=2, max_parallel=2)
+    # Two objectives: eval loss and adapter size (ranks 4 and 8 give different sizes) for a Pareto front.
+    spec = _spec(dataset, max_trials=2, max_parallel=2, second_objective="adapter_size")
     sweep = services.start_sweep(spec, user)
     assert sweep.status == "running" and sweep.trials.count() == 2  # both trials asked for at once
     workers = [rq_worker.start("training", name=f"w{i}") for i in range(2)]
@@ -84,6 +85,11 @@ def test_a_sweep_runs_two_trials_at_once_on_two_workers_and_registers_the_best(
     summary = services.sweep_summary(sweep)
     assert [p["number"] for p in summary["history"]] == [0, 1]
     assert summary["history"][-1]["best"] == pytest.approx(losses[best])
+    sizes = {j.sweep_trial: j.adapters.first() for j in jobs}
+    assert [p["number"] for p in summary["pareto"]["points"]] == [0, 1]
+    assert best in summary["pareto"]["front"]  # the lowest eval loss is always on the front
+    assert summary["pareto"]["points"][best]["x"] == sweep.best_adapter.size_bytes
+    assert sizes[best] is not None
 
 
 def test_a_pruned_trial_ends_pruned_with_its_reason_and_checkpoint(dataset, rq_worker, user):
