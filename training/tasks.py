@@ -340,7 +340,7 @@ def _record_stopped(rq_job) -> None:
         + (" after a cancel request" if job.cancel_requested else ""),
         last_checkpoint=_checkpoint_rel(job),
     )
-    trial_ended(job)
+    trial_ended(job, in_worker_parent=True)
 
 
 def on_rq_job_failed(rq_job, connection_, exc_type=None, exc_value=None, tb=None) -> None:
@@ -362,7 +362,7 @@ def _record_failed(rq_job, exc_type, exc_value) -> None:
     if isinstance(exc_type, type) and issubclass(exc_type, AbandonedJobError):
         # RQ's registry cleanup found the job "started" with no worker left to finish it.
         end_lost_job(job, f"{LOST}: RQ found the job abandoned (its worker stopped beating)")
-        trial_ended(job)
+        trial_ended(job, in_worker_parent=True)
         return
     reason = f"The worker reported a failure: {getattr(exc_type, '__name__', exc_type)}: {exc_value}"
     job.transition(
@@ -372,4 +372,4 @@ def _record_failed(rq_job, exc_type, exc_value) -> None:
         status_reason=reason[:1000],
         last_checkpoint=_checkpoint_rel(job),
     )
-    trial_ended(job)
+    trial_ended(job, in_worker_parent=True)

@@ -13,6 +13,8 @@ class Sweep(QueuedJob):
     """A sweep is a row on the queued-job base with no RQ task of its own: it advances whenever a trial ends
     (the training task's end, or the recovery loop's upkeep), under a row lock, from what the database holds."""
 
+    task_path = "training.sweeps.tasks.advance_sweep_task"
+    default_queue = "default"
     rq_job_prefix = "sweep"
 
     name = models.CharField(max_length=100)

@@ -51,12 +51,21 @@ def pruning_hook(job) -> Callable[[int, float], str] | None:
     return on_eval
 
 
-def trial_ended(job) -> None:
+def trial_ended(job, *, in_worker_parent: bool = False) -> None:
     """After a sweep trial's job ended: tell the study and ask the next trial. Never raises (the recovery
-    upkeep advances every running sweep anyway, so a failure here only delays the next trial)."""
+    upkeep advances every running sweep anyway, so a failure here only delays the next trial).
+
+    In an RQ worker's parent process (its job callbacks) the work is queued for a worker instead: that process
+    forks the work horses and should not do database-heavy Optuna work itself."""
     if not getattr(job, "sweep_id", None):
         return
     try:
+        if in_worker_parent:
+            from rmnconsole.core import queues
+            from training.sweeps.models import Sweep
+
+            queues.enqueue(Sweep.default_queue, Sweep.task_path, job.sweep_id)
+            return
         from training.sweeps.services import advance_sweep
 
         advance_sweep(job.sweep_id)
