@@ -44,8 +44,8 @@ def get_sweep(sweep_id: int | str) -> Sweep:
 
 def start_sweep(spec: dict[str, Any], user=None) -> Sweep:
     """Check the request, create the study in the console's database, and submit the first trials."""
-    plan = plan_sweep(spec, user)
-    with transaction.atomic():
+    with transaction.atomic():  # a refusal late in the checks rolls back what they registered (the dataset row)
+        plan = plan_sweep(spec, user)
         sweep = Sweep.objects.create(
             name=plan.name,
             adapter_type=plan.adapter_type,
