@@ -10,7 +10,7 @@ from training.models import TrainingJob
 from training.sweeps.engine.space import decode_params
 from training.sweeps.engine.study import OBJECTIVES, SECOND_OBJECTIVES
 from training.sweeps.models import Sweep
-from training.sweeps.study import load_study
+from training.sweeps.study import asked, load_study
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def _pareto(sweep: Sweep, study, rows: list[dict]) -> dict[str, Any]:
 def sweep_summary(sweep: Sweep) -> dict[str, Any]:
     """Everything the sweep page, the API and `manage.py sweep` show about a sweep, from the storage as it is now."""
     study = load_study(sweep)
-    trials = study.get_trials(deepcopy=False)
+    trials = asked(study.get_trials(deepcopy=False))
     rows = _trial_rows(sweep, trials)
     complete = [r for r in rows if r["state"] == "COMPLETE"]
     names = list(sweep.search_space)

@@ -29,7 +29,7 @@ from training.sweeps.engine.space import decode_params, parse_space
 from training.sweeps.engine.study import OBJECTIVES, SECOND_OBJECTIVES, trial_values
 from training.sweeps.models import Sweep
 from training.sweeps.spec import plan_sweep
-from training.sweeps.study import create_study, load_study
+from training.sweeps.study import asked, create_study, load_study
 
 log = logging.getLogger(__name__)
 RUNNING = Sweep.Status.RUNNING
@@ -44,7 +44,9 @@ def get_sweep(sweep_id: int | str) -> Sweep:
 
 def start_sweep(spec: dict[str, Any], user=None) -> Sweep:
     """Check the request, create the study in the console's database, and submit the first trials."""
-    with transaction.atomic():  # a refusal late in the checks rolls back what they registered (the dataset row)
+    with (
+        transaction.atomic()
+    ):  # a refusal late in the checks rolls back what they registered (the dataset row)
         plan = plan_sweep(spec, user)
         sweep = Sweep.objects.create(
             name=plan.name,
@@ -101,7 +103,7 @@ def _advance_locked(sweep: Sweep) -> None:
     import optuna
 
     study = load_study(sweep)
-    trials = study.get_trials(deepcopy=False)
+    trials = asked(study.get_trials(deepcopy=False))
     _tell_ended(sweep, study, trials)
     _record_best(sweep, study)
     if sweep.status != RUNNING:
@@ -118,9 +120,6 @@ def _advance_locked(sweep: Sweep) -> None:
         distributions = parse_space(sweep.search_space).distributions()
         running = active.count()
         while running < sweep.max_parallel and count < sweep.max_trials:
-            if sweep.sampler == "grid" and study.sampler.is_exhausted(study):
-                _stop_asking(sweep, "every grid point was tried")
-                break
             trial = study.ask(distributions)
             count += 1
             if _submit_trial(sweep, study, trial):

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from training.sweeps.engine.space import parse_space
-from training.sweeps.engine.study import OBJECTIVES, SECOND_OBJECTIVES, build_pruner, build_sampler
+from training.sweeps.engine.study import (
+    OBJECTIVES,
+    SECOND_OBJECTIVES,
+    build_pruner,
+    build_sampler,
+    grid_points,
+)
 from training.sweeps.models import Sweep
 from training.sweeps.storage import get_storage
 
@@ -28,13 +34,25 @@ def pruner_for(sweep: Sweep):
 def create_study(sweep: Sweep):
     import optuna
 
-    return optuna.create_study(
+    space = parse_space(sweep.search_space)
+    study = optuna.create_study(
         storage=get_storage(),
         study_name=sweep.study_name,
         directions=directions(sweep),
-        sampler=build_sampler(sweep.sampler, parse_space(sweep.search_space), sweep.seed),
+        sampler=build_sampler(sweep.sampler, space, sweep.seed),
         pruner=pruner_for(sweep),
     )
+    if sweep.sampler == "grid":
+        for point in grid_points(space, sweep.seed)[: sweep.max_trials]:
+            study.enqueue_trial(point, skip_if_exists=True)
+    return study
+
+
+def asked(trials) -> list:
+    """The trials asked for so far (a grid's enqueued points wait in the study until asked)."""
+    import optuna
+
+    return [t for t in trials if t.state != optuna.trial.TrialState.WAITING]
 
 
 def load_study(sweep: Sweep, *, trials_so_far: int = 0):

@@ -42,8 +42,22 @@ def build_sampler(name: str, space: SearchSpace, seed: int | None):
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "grid":
-        return optuna.samplers.GridSampler(space.grid(), seed=seed)
+        # The grid's points are enqueued on the study when it is created (grid_points); Optuna's GridSampler
+        # would call study.stop() on exhaustion, which ask-and-tell outside optimize() cannot take.
+        return optuna.samplers.RandomSampler(seed=seed)
     raise SpaceError("sampler", f"sampler must be one of {', '.join(SAMPLERS)}")
+
+
+def grid_points(space: SearchSpace, seed: int | None) -> list[dict[str, Any]]:
+    """Every point of a finite space, in a seeded shuffled order (a budget below the grid size samples it evenly)."""
+    import itertools
+    import random
+
+    grid = space.grid()
+    names = list(grid)
+    points = [dict(zip(names, combo, strict=True)) for combo in itertools.product(*grid.values())]
+    random.Random(seed).shuffle(points)
+    return points
 
 
 def build_pruner(
