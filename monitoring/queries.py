@@ -29,7 +29,7 @@ def host_gpus(host: WorkerHost) -> list[dict]:
 
 
 def job_counts() -> dict:
-    statuses = [s.value for s in TrainingJob.Status]
+    statuses = list(TrainingJob.STATUSES)
     agg = TrainingJob.objects.aggregate(
         **{s: Count("id", filter=Q(status=s)) for s in statuses},
         tokens=Sum("tokens_per_second", filter=Q(status=TrainingJob.Status.RUNNING)),

@@ -38,9 +38,12 @@ from monitoring.facade import acknowledge_alert, get_system_samples, get_system_
 
 # --- training ---
 from training.facade import (  # noqa: E402
+    cancel_sweep,
     cancel_training_job,
     get_job_status,
+    get_sweep,
     resume_training_job,
+    start_sweep,
     submit_training_batch,
     submit_training_job,
 )
@@ -50,6 +53,7 @@ __all__ = [
     "activate_mapping",
     "browse_source",
     "build_training_dataset",
+    "cancel_sweep",
     "cancel_training_job",
     "compose_federation",
     "create_mapping",
@@ -58,6 +62,7 @@ __all__ = [
     "export_dataset",
     "export_source",
     "get_job_status",
+    "get_sweep",
     "get_system_samples",
     "get_system_summary",
     "import_federation",
@@ -68,6 +73,7 @@ __all__ = [
     "register_dataset",
     "resume_training_job",
     "seed_demo",
+    "start_sweep",
     "submit_training_batch",
     "submit_training_job",
     "test_federation",

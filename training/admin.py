@@ -5,6 +5,7 @@ from django.contrib import admin
 from rmnconsole.admin import GuardedAdmin
 from training.model_import import admin as model_import_admin  # noqa: F401 - registers ModelImport
 from training.models import Adapter, FoundationModel, TrainingJob, TrainingMetric
+from training.sweeps import admin as sweeps_admin  # noqa: F401 - registers Sweep
 
 
 @admin.register(FoundationModel)

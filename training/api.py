@@ -159,7 +159,8 @@ class AdapterDetailOut(AdapterOut):
 
 class JobFilters(Schema):
     status: str | None = Field(
-        None, description="queued, running, completed, failed, cancelled, active or finished"
+        None,
+        description="queued, running, completed, failed, cancelled, pruned (sweep trials), active or finished",
     )
     adapter_type: AdapterTypeName | None = None
     training_type: TrainingTypeName | None = None

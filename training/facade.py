@@ -27,7 +27,7 @@ def submit_training_batch(jobs: list[dict[str, Any]] | dict[str, Any], *, user=N
 
 
 def get_job_status(job_id: int) -> str:
-    """'queued' | 'running' | 'completed' | 'failed' | 'cancelled'."""
+    """'queued' | 'running' | 'completed' | 'failed' | 'cancelled' | 'pruned' (a sweep trial stopped early)."""
     return services.get_job_status(job_id)
 
 
@@ -64,3 +64,38 @@ def get_base_model_import(job_id: int) -> dict[str, Any]:
         "reason": job.status_reason,
         "result": job.result,
     }
+
+
+def start_sweep(spec: dict[str, Any] | None = None, /, *, user=None, **fields: Any) -> int:
+    """Start a hyperparameter sweep (Optuna) and return its id.
+
+    start_sweep(adapter_type='retailer', adapter_name='amazon_sweep', dataset_path='datasets/amazon.jsonl',
+                search_space={'learning_rate': {'type': 'log_float', 'low': 1e-5, 'high': 1e-3},
+                              'lora_r': {'type': 'choice', 'choices': [8, 16, 32]}},
+                max_trials=12, max_parallel=2, pruner='median')
+    """
+    from training.sweeps import services as sweeps
+
+    return sweeps.start_sweep({**(spec or {}), **fields}, resolve_user(user)).pk
+
+
+def get_sweep(sweep_id: int) -> dict[str, Any]:
+    """Status, best trial so far and every trial (params, values, job) of a sweep."""
+    from training.sweeps import services as sweeps
+
+    sweep = sweeps.get_sweep(sweep_id)
+    return {
+        "id": sweep.pk,
+        "status": sweep.status,
+        "status_reason": sweep.status_reason,
+        "best_trial": sweep.best_trial,
+        "best_value": sweep.best_value,
+        "best_adapter": sweep.best_adapter.label if sweep.best_adapter_id else None,
+        **sweeps.sweep_summary(sweep),
+    }
+
+
+def cancel_sweep(sweep_id: int) -> str:
+    from training.sweeps import services as sweeps
+
+    return sweeps.cancel_sweep(sweep_id).status

@@ -6,9 +6,14 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from rmnconsole.core.jobs import QueuedJob
+from rmnconsole.core.jobs import FINISHED_STATUSES, JobStatus, QueuedJob
 from rmnconsole.core.rows import NamedVersionMixin
 from training.model_import.models import ModelImport, SourceKind  # noqa: F401 - registers the import job model
+from training.sweeps.models import Sweep  # noqa: F401 - registers the sweep model
+
+# A sweep trial the pruner stopped early: a terminal status of training jobs only (its checkpoint is kept).
+PRUNED = "pruned"
+TRAINING_STATUS_CHOICES = [*JobStatus.choices, (PRUNED, "Pruned")]
 
 
 class FoundationModel(models.Model):
@@ -85,7 +90,13 @@ class TrainingJob(QueuedJob):
 
     AdapterType = AdapterType
     TrainingType = TrainingType
+    PRUNED = PRUNED
+    FINISHED = (*FINISHED_STATUSES, PRUNED)
+    STATUSES = tuple(value for value, _label in TRAINING_STATUS_CHOICES)
 
+    status = models.CharField(
+        max_length=20, choices=TRAINING_STATUS_CHOICES, default=JobStatus.QUEUED, db_index=True
+    )
     adapter_type = models.CharField(max_length=20, choices=AdapterType.choices)
     adapter_name = models.SlugField(max_length=100)
     base_model = models.ForeignKey(FoundationModel, on_delete=models.PROTECT, related_name="training_jobs")
@@ -124,6 +135,11 @@ class TrainingJob(QueuedJob):
     queue_name = models.CharField(max_length=100, blank=True, default="training")
     memory_estimate = models.JSONField(default=dict, blank=True, help_text="GiB per part, from the estimate.")
     peak_memory_bytes = models.BigIntegerField(null=True, blank=True)
+    # A sweep's trial: the sweep and Optuna's trial number (the study in Optuna's storage holds its params).
+    sweep = models.ForeignKey(
+        "training.Sweep", null=True, blank=True, on_delete=models.SET_NULL, related_name="trials"
+    )
+    sweep_trial = models.IntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -38,7 +38,7 @@ def filter_jobs(
     if status:
         groups = {"active": TrainingJob.ACTIVE, "finished": TrainingJob.FINISHED}
         statuses = groups.get(status) or tuple(s.strip() for s in status.split(","))
-        bad = [s for s in statuses if s not in TrainingJob.Status.values]
+        bad = [s for s in statuses if s not in TrainingJob.STATUSES]
         if bad:
             raise ServiceError(f"Unknown status {bad[0]!r}", field="status")
         jobs = jobs.filter(status__in=statuses)

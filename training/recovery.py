@@ -7,6 +7,17 @@ from __future__ import annotations
 from rmnconsole.core.recovery import JobKind
 from training.models import ModelImport, TrainingJob
 from training.sweeper import end_lost_job, hard_stop_overdue_cancels, silent_reason
+from training.sweeps.models import Sweep
+from training.sweeps.services import upkeep as sweep_upkeep
+from training.sweeps.trials import trial_ended
+
+
+def end_lost_trial(job: TrainingJob, reason: str) -> bool:
+    """end_lost_job, then — for a sweep trial — tell its sweep at once (a killed work horse, a dead worker)."""
+    ended = end_lost_job(job, reason)
+    if ended:
+        trial_ended(job)
+    return ended
 
 
 def job_kinds() -> list[JobKind]:
@@ -14,10 +25,12 @@ def job_kinds() -> list[JobKind]:
         JobKind.for_model(
             TrainingJob,
             label="training job",
-            fail=end_lost_job,
+            fail=end_lost_trial,
             dead=silent_reason,
             upkeep=hard_stop_overdue_cancels,
         ),
         # A lost import re-runs from its source: it stages in a fresh folder and renames into place at the end.
         JobKind.for_model(ModelImport, label="base-model import"),
+        # A sweep has no worker of its own (its trials do): never "lost"; its upkeep advances it.
+        JobKind.for_model(Sweep, label="sweep", dead=lambda row: "", upkeep=sweep_upkeep),
     ]

@@ -419,6 +419,6 @@ def clone_as_form_data(job_id: int | str) -> dict[str, Any]:
 
 
 def get_job_status(job_id: int | str) -> str:
-    """'queued' | 'running' | 'completed' | 'failed' | 'cancelled' (a read: the recovery loop ends jobs whose worker
+    """'queued' | 'running' | 'completed' | 'failed' | 'cancelled' | 'pruned' (a read: the recovery loop ends jobs whose worker
     died)."""
     return get_job(job_id).status

@@ -30,6 +30,7 @@ from training.runtime import CANCEL_KEY, DDP_FOLDER, checkpoint_dir, training_re
 from training.scaleout import record_peak
 from training.signals import training_completed
 from training.sweeper import end_lost_job
+from training.sweeps.trials import pruning_hook, trial_ended
 from training.worker_sync import JobSync, append_log
 
 log = logging.getLogger(__name__)
@@ -83,19 +84,34 @@ def run_training_job(job_id: int) -> str:
         )
         result = _train(job, run, sync)
     except BaseException as exc:  # every way out must leave the row in a final state
-        sync.finish()
-        _reconnect_database()
-        # In-process training peaked in this horse; failed ranks never reported theirs.
-        record_peak(job.pk, peak_memory_bytes() if cfg is None or cfg.num_gpus < 2 else None)
-        failure = classify(
-            exc, batch_size=cfg.batch_size if cfg else None, quantization=cfg.quantization if cfg else None
-        )
-        _finish_failed(job, failure)
-        remove_quietly(staging)
-        _clear_cancel_key(job.pk)
-        if not isinstance(exc, Exception):
-            raise
-        return "failed"
+        try:
+            return _end_failed(job, exc, cfg, sync, staging)
+        finally:
+            trial_ended(job)
+    try:
+        return _end(job, result, sync, staging)
+    finally:
+        trial_ended(job)  # a sweep's trial: tell its study and ask for the next (no-op for other jobs)
+
+
+def _end_failed(job: TrainingJob, exc: BaseException, cfg, sync: JobSync, staging: Path) -> str:
+    """Every way out of training but a result: the row ends failed with its classified reason."""
+    sync.finish()
+    _reconnect_database()
+    # In-process training peaked in this horse; failed ranks never reported theirs.
+    record_peak(job.pk, peak_memory_bytes() if cfg is None or cfg.num_gpus < 2 else None)
+    failure = classify(
+        exc, batch_size=cfg.batch_size if cfg else None, quantization=cfg.quantization if cfg else None
+    )
+    _finish_failed(job, failure)
+    remove_quietly(staging)
+    _clear_cancel_key(job.pk)
+    if not isinstance(exc, Exception):
+        raise exc
+    return "failed"
+
+
+def _end(job: TrainingJob, result: TrainingResult, sync: JobSync, staging: Path) -> str:
     sync.finish()
     _reconnect_database()
     record_peak(job.pk, result.peak_memory_bytes)
@@ -104,6 +120,10 @@ def run_training_job(job_id: int) -> str:
         _finish_cancelled(job, result)
         remove_quietly(staging)
         return "cancelled"
+    if result.outcome == "pruned":
+        _finish_pruned(job, result)
+        remove_quietly(staging)
+        return "pruned"
     return _finish_completed(job, result, staging)
 
 
@@ -114,7 +134,7 @@ def _train(job: TrainingJob, run: TrainingRun, sync: JobSync) -> TrainingResult:
         "on_device": lambda device: _record_device(job.pk, device),
     }
     if run.config.num_gpus < 2:
-        return run_training(run, sync.report, sync.should_stop, **kwargs)
+        return run_training(run, sync.report, sync.should_stop, on_eval=pruning_hook(job), **kwargs)
     folder = checkpoint_dir(job.pk) / DDP_FOLDER
     result = run_distributed(
         run,
@@ -191,6 +211,23 @@ def _finish_cancelled(job: TrainingJob, result: TrainingResult) -> None:
         finished_at=timezone.now(),
         status_reason=f"Cancelled at step {result.step} of {result.total_steps}"
         + ("; resume continues from here" if checkpoint else ""),
+        last_checkpoint=checkpoint,
+        current_step=result.step,
+        eta_seconds=None,
+        final_metrics=result.final_metrics,
+    )
+
+
+def _finish_pruned(job: TrainingJob, result: TrainingResult) -> None:
+    checkpoint = _checkpoint_rel(job, result)
+    append_log(
+        job.pk, f"pruned at step {result.step}/{result.total_steps}; checkpoint {checkpoint or 'none'}"
+    )
+    job.transition(
+        RUNNING,
+        TrainingJob.PRUNED,
+        finished_at=timezone.now(),
+        status_reason=result.pruned_reason,
         last_checkpoint=checkpoint,
         current_step=result.step,
         eta_seconds=None,
@@ -313,6 +350,7 @@ def _record_stopped(rq_job) -> None:
         + (" after a cancel request" if job.cancel_requested else ""),
         last_checkpoint=_checkpoint_rel(job),
     )
+    trial_ended(job, in_worker_parent=True)
 
 
 def on_rq_job_failed(rq_job, connection_, exc_type=None, exc_value=None, tb=None) -> None:
@@ -334,6 +372,7 @@ def _record_failed(rq_job, exc_type, exc_value) -> None:
     if isinstance(exc_type, type) and issubclass(exc_type, AbandonedJobError):
         # RQ's registry cleanup found the job "started" with no worker left to finish it.
         end_lost_job(job, f"{LOST}: RQ found the job abandoned (its worker stopped beating)")
+        trial_ended(job, in_worker_parent=True)
         return
     reason = f"The worker reported a failure: {getattr(exc_type, '__name__', exc_type)}: {exc_value}"
     job.transition(
@@ -343,3 +382,4 @@ def _record_failed(rq_job, exc_type, exc_value) -> None:
         status_reason=reason[:1000],
         last_checkpoint=_checkpoint_rel(job),
     )
+    trial_ended(job, in_worker_parent=True)

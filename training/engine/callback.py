@@ -50,11 +50,15 @@ class ProgressCallback(TrainerCallback):
         should_stop: Callable[[], bool] = lambda: False,
         *,
         report_interval: float = 1.0,
+        on_eval: Callable[[int, float], str] | None = None,
     ):
         self.report = report
         self.should_stop = should_stop
         self.report_interval = report_interval
+        # A sweep trial's pruner: given (step, eval loss) it answers why to stop early ("" = go on).
+        self.on_eval = on_eval
         self.stopped_by_request = False
+        self.pruned_reason = ""
         self._pending: dict[int, MetricPoint] = {}
         self._lines: list[str] = []
         self._last_report = 0.0
@@ -114,6 +118,18 @@ class ProgressCallback(TrainerCallback):
         if "eval_loss" in logs:
             point.eval_loss = _float(logs["eval_loss"])
             self._lines.append(f"step {state.global_step}: eval loss {point.eval_loss:.4f}")
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        value = _float((metrics or {}).get("eval_loss"))
+        if self.on_eval is None or value is None or self.pruned_reason:
+            return
+        reason = self.on_eval(state.global_step, value)
+        if reason:
+            # A cooperative stop like a cancel: the checkpoint at this step is saved, then training returns.
+            self.pruned_reason = reason
+            control.should_training_stop = True
+            control.should_save = True
+            self._lines.append(f"pruned at step {state.global_step}: {reason}")
 
     def on_save(self, args, state, control, **kwargs):
         self._lines.append(f"checkpoint saved at step {state.global_step}")

@@ -32,7 +32,7 @@ class TrainingRun:
 
 @dataclass
 class TrainingResult:
-    outcome: str  # completed | cancelled
+    outcome: str  # completed | cancelled | pruned
     step: int
     total_steps: int
     device: str
@@ -40,6 +40,7 @@ class TrainingResult:
     last_checkpoint: Path | None = None
     data_format: str = ""
     peak_memory_bytes: int | None = None  # of this process (rank 0 in a distributed run)
+    pruned_reason: str = ""  # a sweep trial its pruner stopped early: why
 
 
 def _lora_config(cfg: TrainingConfig):
@@ -157,6 +158,7 @@ def run_training(
     *,
     report_interval: float = 1.0,
     on_device: Callable[[Device], None] | None = None,
+    on_eval: Callable[[int, float], str] | None = None,
 ) -> TrainingResult:
     """Train; on success save the adapter (PEFT format) to `run.adapter_staging_dir`. Exceptions propagate."""
     import datasets
@@ -168,7 +170,7 @@ def run_training(
     if on_device:
         on_device(device)
     torch.manual_seed(run.config.seed)
-    callback = ProgressCallback(report, should_stop, report_interval=report_interval)
+    callback = ProgressCallback(report, should_stop, report_interval=report_interval, on_eval=on_eval)
     trainer, data_format = build_trainer(run, callback, device)
     trainer.remove_callback(PrinterCallback)  # the console's callback reports; no per-step dict on stdout
     started, cpu_started = time.perf_counter(), _cpu_seconds()
@@ -195,7 +197,9 @@ def run_training(
         device=device.label,
         data_format=data_format,
     )
-    if callback.stopped_by_request:
+    if callback.pruned_reason and not callback.stopped_by_request:
+        result.outcome, result.pruned_reason = "pruned", callback.pruned_reason
+    if callback.stopped_by_request or callback.pruned_reason:
         result.last_checkpoint = latest_checkpoint(run.output_dir)
         result.final_metrics = metrics
         result.peak_memory_bytes = peak_memory_bytes()
