@@ -27,3 +27,9 @@ class TrainingConfig(AppConfig):
         from training.recovery import job_kinds
 
         recovery.register(*job_kinds())
+
+        from rmnconsole.core import live
+        from training.live import can_view_job
+        from training.models import TrainingJob
+
+        live.register_topic(TrainingJob, can_view_job)

@@ -1,0 +1,145 @@
+"""The live-update socket: who may open it, what it relays, and how it bounds a browser that does not keep up.
+
+Real pieces only: the project's ASGI app (origin check, session auth, routing), the channels-redis layer on the
+test Redis, and events published by the worker-side code (`write_progress`, `append_log`, `transition`)."""
+
+from __future__ import annotations
+
+from asgiref.sync import async_to_sync
+from channels.testing import WebsocketCommunicator
+
+from rmnconsole.core import live
+from rmnconsole.live_consumer import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, WINDOW
+
+ORIGIN = b"http://testserver"
+
+
+def _communicator(path: str, *, cookie: str | None = None, origin: bytes | None = ORIGIN):
+    from rmnconsole.asgi import application
+
+    headers = [(b"host", b"testserver")]
+    if origin is not None:
+        headers.append((b"origin", origin))
+    if cookie:
+        headers.append((b"cookie", f"sessionid={cookie}".encode()))
+    return WebsocketCommunicator(application, path, headers=headers)
+
+
+def _path(job) -> str:
+    return f"/ws/live/training.trainingjob/{job.pk}/"
+
+
+def _refused(path: str, **kwargs):
+    async def scenario():
+        communicator = _communicator(path, **kwargs)
+        connected, code = await communicator.connect(timeout=10)
+        await communicator.disconnect()
+        return connected, code
+
+    return async_to_sync(scenario)()
+
+
+def test_anonymous_socket_is_closed(running_job):
+    assert _refused(_path(running_job)) == (False, CLOSE_UNAUTHENTICATED)
+
+
+def test_cross_origin_socket_is_closed(running_job, cookie):
+    connected, _code = _refused(_path(running_job), cookie=cookie, origin=b"https://evil.example")
+    assert connected is False
+
+
+def test_a_missing_origin_is_closed(running_job, cookie):
+    connected, _code = _refused(_path(running_job), cookie=cookie, origin=None)
+    assert connected is False
+
+
+def test_an_object_the_page_would_not_show_is_refused(running_job, cookie, user):
+    assert _refused(f"/ws/live/training.trainingjob/{running_job.pk + 999}/", cookie=cookie) == (
+        False,
+        CLOSE_FORBIDDEN,
+    )
+    # a kind nobody registered (no page check to reuse) is refused as well
+    assert _refused(f"/ws/live/auth.user/{user.pk}/", cookie=cookie) == (False, CLOSE_FORBIDDEN)
+
+
+def test_an_inactive_user_is_refused(running_job, cookie, user):
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    assert _refused(_path(running_job), cookie=cookie) == (False, CLOSE_UNAUTHENTICATED)
+
+
+def test_worker_writes_reach_the_socket_in_order(running_job, cookie):
+    """Progress with loss points and log lines, a log append and the final status arrive as they were written."""
+    from training.engine.callback import MetricPoint, Progress
+    from training.models import TrainingJob
+    from training.worker_sync import append_log, write_progress
+
+    async def scenario():
+        from asgiref.sync import sync_to_async
+
+        communicator = _communicator(_path(running_job), cookie=cookie)
+        connected, _ = await communicator.connect(timeout=10)
+        assert connected
+        hello = await communicator.receive_json_from(timeout=10)
+        assert hello["kind"] == "hello" and hello["seq"] == 1
+
+        def work():
+            progress = Progress(
+                step=5, total_steps=40, epoch=0.5, tokens_per_second=1234.5, eta_seconds=12.0, num_tokens=99,
+                metrics=[MetricPoint(step=5, loss=2.5), MetricPoint(step=5, eval_loss=2.7)],
+                log_lines=["step 5 done"],
+            )  # fmt: skip
+            assert write_progress(running_job.pk, progress)
+            append_log(running_job.pk, "checkpoint saved")
+            job = TrainingJob.objects.get(pk=running_job.pk)
+            assert job.finish(TrainingJob.Status.COMPLETED, "done here")
+
+        await sync_to_async(work)()
+        events = [await communicator.receive_json_from(timeout=10) for _ in range(3)]
+        await communicator.disconnect()
+        return events
+
+    progress, log_event, status = async_to_sync(scenario)()
+    assert progress["kind"] == "progress" and progress["step"] == 5 and progress["total_steps"] == 40
+    assert progress["tokens_per_second"] == 1234.5 and progress["eta_seconds"] == 12.0
+    assert [(p["step"], p["loss"], p["eval_loss"]) for p in progress["points"]] == [
+        (5, 2.5, None),
+        (5, None, 2.7),
+    ]
+    assert "step 5 done" in progress["log"]["text"]
+    assert log_event["kind"] == "log" and "checkpoint saved" in log_event["text"]
+    assert status == {"kind": "status", "status": "completed", "reason": "done here", "seq": 4}
+    assert [e["seq"] for e in (progress, log_event, status)] == [2, 3, 4]
+
+
+def test_a_browser_that_stops_acknowledging_gets_at_most_a_window_then_one_resync(running_job, cookie):
+    """Bounded fan-out: unacknowledged events stop at WINDOW; the rest are dropped and replaced by a resync marker
+    once the browser acknowledges again (it then re-reads the database)."""
+    group = live.group_for(running_job)
+    extra = 10
+
+    async def scenario():
+        from asgiref.sync import sync_to_async
+
+        communicator = _communicator(_path(running_job), cookie=cookie)
+        assert (await communicator.connect(timeout=10))[0]
+        await communicator.receive_json_from(timeout=10)  # hello, seq 1: unacknowledged from here on
+
+        def flood():
+            for n in range(WINDOW + extra):
+                assert live.publish(group, {"kind": "log", "text": f"line {n}\n"})
+                assert live.flush_pending(10)
+
+        await sync_to_async(flood)()
+        received = [await communicator.receive_json_from(timeout=10) for _ in range(WINDOW - 1)]
+        # the marker proves every event published before it was handled: nothing more came past the window
+        await communicator.send_json_to({"ping": True})
+        assert await communicator.receive_nothing(timeout=0.5)
+        await communicator.send_json_to({"ack": received[-1]["seq"]})
+        resync = await communicator.receive_json_from(timeout=10)
+        await communicator.disconnect()
+        return received, resync
+
+    received, resync = async_to_sync(scenario)()
+    assert [e["text"] for e in received] == [f"line {n}\n" for n in range(WINDOW - 1)]
+    assert resync["kind"] == "resync" and resync["dropped"] == extra + 1
