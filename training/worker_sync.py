@@ -13,7 +13,7 @@ import time
 
 from django.db import connection, transaction
 from django.db.models import F, Value
-from django.db.models.functions import Concat
+from django.db.models.functions import Concat, Length
 from django.utils import timezone
 
 from rmnconsole.core import live
@@ -34,14 +34,21 @@ def _group(job_id: int) -> str:
     return live.group_for(TrainingJob, job_id)
 
 
+def _log_length(job_id: int) -> int:
+    """The log's length right after this transaction's append (the row stays locked by the UPDATE until commit)."""
+    return TrainingJob.objects.filter(pk=job_id).values_list(Length("log"), flat=True).first() or 0
+
+
 def append_log(job_id: int, *lines: str) -> None:
     if lines:
         text = "".join(stamp(x) for x in lines)
-        if TrainingJob.objects.filter(pk=job_id).update(log=Concat(F("log"), Value(text))):
-            live.publish_on_commit(_group(job_id), {"kind": "log", **live.clip_text(text)})
+        with transaction.atomic():
+            if TrainingJob.objects.filter(pk=job_id).update(log=Concat(F("log"), Value(text))):
+                fragment = live.log_fragment(text, _log_length(job_id))
+                live.publish_on_commit(_group(job_id), {"kind": "log", **fragment})
 
 
-def progress_event(job_id: int, progress: Progress, fields: dict, log_text: str) -> dict:
+def progress_event(progress: Progress, fields: dict, log: dict | None) -> dict:
     """The live event of one progress write: the numbers the page's cards show, the new loss points, the new log."""
     event = {
         "kind": "progress",
@@ -60,8 +67,8 @@ def progress_event(job_id: int, progress: Progress, fields: dict, log_text: str)
         event["resync"] = True  # too many for one message: the page reads them from the database
     elif points:
         event["points"] = points
-    if log_text:
-        event["log"] = live.clip_text(log_text)
+    if log:
+        event["log"] = log
     return event
 
 
@@ -87,7 +94,8 @@ def write_progress(job_id: int, progress: Progress) -> bool:
             TrainingMetric.objects.bulk_create(
                 TrainingMetric(job_id=job_id, **vars(p)) for p in progress.metrics
             )
-        live.publish_on_commit(_group(job_id), progress_event(job_id, progress, fields, log_text))
+        log = live.log_fragment(log_text, _log_length(job_id)) if log_text else None
+        live.publish_on_commit(_group(job_id), progress_event(progress, fields, log))
     return True
 
 

@@ -55,11 +55,11 @@ def topic_check(label: str) -> Callable[[Any, int], bool] | None:
     return _TOPICS.get(label)
 
 
-def clip_text(text: str) -> dict[str, Any]:
-    """A log fragment for an event: the tail when it is too long (the page then re-reads the whole log)."""
-    if len(text) <= MAX_TEXT:
-        return {"text": text}
-    return {"text": text[-MAX_TEXT:], "truncated": True}
+def log_fragment(text: str, end: int) -> dict[str, Any]:
+    """Text appended to a log that is now `end` characters long. `start`/`end` let the page append each fragment
+    exactly once (skip what it has, re-read the log on a gap); a fragment too long is cut to its tail (a gap)."""
+    text = text[-MAX_TEXT:]
+    return {"text": text, "start": end - len(text), "end": end}
 
 
 class _Publisher:

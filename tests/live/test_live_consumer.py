@@ -106,8 +106,14 @@ def test_worker_writes_reach_the_socket_in_order(running_job, cookie):
         (5, 2.5, None),
         (5, None, 2.7),
     ]
-    assert "step 5 done" in progress["log"]["text"]
-    assert log_event["kind"] == "log" and "checkpoint saved" in log_event["text"]
+    # log fragments carry where they sit in the log, so the page appends each exactly once
+    log = TrainingJob.objects.get(pk=running_job.pk).log
+    first, second = progress["log"], log_event
+    assert (first["start"], first["end"]) == (0, len(first["text"])) and "step 5 done" in first["text"]
+    assert second["kind"] == "log" and "checkpoint saved" in second["text"]
+    assert (second["start"], second["end"]) == (first["end"], len(log)) and log == first["text"] + second[
+        "text"
+    ]
     assert status == {"kind": "status", "status": "completed", "reason": "done here", "seq": 4}
     assert [e["seq"] for e in (progress, log_event, status)] == [2, 3, 4]
 
