@@ -10,3 +10,10 @@ class FederationConfig(AppConfig):
         from rmnconsole.core import recovery
 
         recovery.register(*job_kinds())
+
+        # Live updates: the run, A/B and gate pages show any of these to every signed-in user.
+        from federation.models import ABTest, GateTraining, InferenceRun
+        from rmnconsole.core import live
+
+        for model in (InferenceRun, ABTest, GateTraining):
+            live.register_topic(model)

@@ -30,6 +30,7 @@ class TrainingConfig(AppConfig):
 
         from rmnconsole.core import live
         from training.live import can_view_job
-        from training.models import TrainingJob
+        from training.models import ModelImport, TrainingJob
 
         live.register_topic(TrainingJob, can_view_job)
+        live.register_topic(ModelImport)  # its page (base models) shows every import to any signed-in user

@@ -158,7 +158,11 @@ def new_job(request):
 
 def job_detail(request, job_id: int):
     job = _job_or_404(job_id)
-    context = {**_job_context(job), "metrics_url": metrics_url(job.pk), "live_updates": settings.RMN_LIVE_UPDATES}
+    context = {
+        **_job_context(job),
+        "metrics_url": metrics_url(job.pk),
+        "live_updates": settings.RMN_LIVE_UPDATES,
+    }
     return render(request, "training/job_detail.html", context)
 
 

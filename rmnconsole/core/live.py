@@ -35,6 +35,10 @@ _TOPICS: dict[str, Callable[[Any, int], bool]] = {}
 
 
 def topic_label(model) -> str:
+    """ "app_label.model_name" of a model (or row); a string is already a label (a topic that is no row, e.g.
+    "monitoring.dashboard", watched as pk 0)."""
+    if isinstance(model, str):
+        return model
     return f"{model._meta.app_label}.{model._meta.model_name}"
 
 
@@ -46,9 +50,19 @@ def group_for(row_or_model, pk: int | str | None = None) -> str:
     return group_name(topic_label(row_or_model), row_or_model.pk if pk is None else pk)
 
 
-def register_topic(model, can_view: Callable[[Any, int], bool]) -> None:
-    """Let signed-in users watch rows of `model` live; `can_view(user, pk)` is the object page's own permission."""
-    _TOPICS[topic_label(model)] = can_view
+def register_topic(model, can_view: Callable[[Any, int], bool] | None = None) -> None:
+    """Let signed-in users watch rows of `model` live; `can_view(user, pk)` is the object page's own permission
+    (default: the row exists — the rule of every page whose only check is the sign-in)."""
+    if can_view is None and isinstance(model, str):
+        raise ValueError(f"topic {model!r} is no model: say who may watch it")
+    _TOPICS[topic_label(model)] = can_view or _row_exists(model)
+
+
+def _row_exists(model) -> Callable[[Any, int], bool]:
+    def can_view(user, pk: int) -> bool:
+        return model._default_manager.filter(pk=pk).exists()
+
+    return can_view
 
 
 def topic_check(label: str) -> Callable[[Any, int], bool] | None:

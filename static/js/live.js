@@ -120,3 +120,70 @@
 
   window.rmnLive = { watch: watch };
 })();
+
+/* Self-refreshing partials ({% live_refresh %}): each object gets one socket; an event (other than a heartbeat)
+   fires "rmn:live" on the partial, which re-reads it once. While the socket is down the partial polls; once the
+   partial renders without the attribute (the object finished), the socket closes. */
+(function () {
+  "use strict";
+  var watchers = {}, ended = {};
+  var FINISHED = ["completed", "failed", "cancelled", "ready"];
+
+  function pollMs(text) {
+    var m = /(\d+(?:\.\d+)?)\s*(ms|s)/.exec(text || "");
+    if (!m) { return 2000; }
+    return m[2] === "ms" ? Number(m[1]) : Number(m[1]) * 1000;
+  }
+  function live(id) {
+    var el = document.getElementById(id);
+    return el && el.hasAttribute("data-live-refresh") ? el : null;
+  }
+
+  function wire(el) {
+    var key = el.id;
+    if (!key || watchers[key] || ended[key]) { return; }
+    var status = null;
+    if (!/^(TD|TH|TR|TBODY)$/.test(el.tagName)) { /* a table cell has no room for a line of its own */
+      status = document.createElement("p");
+      status.className = "fine live-status";
+      status.setAttribute("role", "status");
+      status.dataset.liveFor = key;
+      el.parentNode.insertBefore(status, el);
+    }
+    var throttleMs = Number(el.dataset.liveThrottleMs || 0), lastAt = 0, trailing = null;
+    function refreshNow() {
+      trailing = null;
+      lastAt = Date.now();
+      var current = live(key);
+      if (current && window.htmx) { window.htmx.trigger(current, "rmn:live"); }
+      return Promise.resolve();
+    }
+    function refresh() { /* at most one refresh per throttle period; the last event always gets one */
+      var wait = lastAt + throttleMs - Date.now();
+      if (wait <= 0) { return refreshNow(); }
+      if (!trailing) { trailing = setTimeout(refreshNow, wait); }
+      return Promise.resolve();
+    }
+    function end() { ended[key] = true; if (watchers[key]) { watchers[key].stop(""); delete watchers[key]; } }
+    watchers[key] = window.rmnLive.watch({
+      topic: el.dataset.liveTopic, pk: el.dataset.livePk, statusEl: status, pollMs: pollMs(el.dataset.livePoll),
+      onEvent: function (e) {
+        if (e.kind === "heartbeat") { return; }
+        refresh();
+        if (e.kind === "status" && FINISHED.indexOf(e.status) >= 0) { end(); }
+      },
+      catchUp: refreshNow, poll: refreshNow
+    });
+  }
+
+  function scan() {
+    if (!window.rmnLive || !window.WebSocket) { return; }
+    document.querySelectorAll("[data-live-refresh]").forEach(wire);
+    Object.keys(watchers).forEach(function (key) {
+      if (!live(key)) { watchers[key].stop(""); delete watchers[key]; }
+    });
+  }
+
+  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", scan); } else { scan(); }
+  document.addEventListener("htmx:afterSettle", scan);
+})();
