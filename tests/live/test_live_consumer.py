@@ -149,3 +149,12 @@ def test_a_browser_that_stops_acknowledging_gets_at_most_a_window_then_one_resyn
     received, resync = async_to_sync(scenario)()
     assert [e["text"] for e in received] == [f"line {n}\n" for n in range(WINDOW - 1)]
     assert resync["kind"] == "resync" and resync["dropped"] == extra + 1
+
+
+def test_the_layer_reads_from_redis_longer_than_it_blocks_waiting():
+    """redis-py 8's default 5 s read timeout raced channels-redis's 5 s BZPOPMIN and killed idle sockets."""
+    from channels.layers import channel_layers
+
+    layer = channel_layers.make_backend("default")
+    pool = layer.create_pool(0)
+    assert pool.make_connection().socket_timeout > layer.brpop_timeout
