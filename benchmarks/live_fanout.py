@@ -122,83 +122,60 @@ def server_usage(proc) -> tuple[float, float]:
     return p.memory_info().rss / 2**20, cpu.user + cpu.system
 
 
-async def live_round(base: str, job_id: int, cookie: str, clients: int, writer: Writer, proc) -> dict:
+CLIENT_PROCESSES = 4  # watchers are spread over processes: one Python process cannot read 200 sockets in time
+ACK_EVERY = 16  # as static/js/live.js: acknowledge every 16 events (or after 200 ms)
+
+
+async def _live_clients(base: str, job_id: int, cookie: str, n: int, ready, stop) -> list[dict[int, float]]:
     from websockets.asyncio.client import connect
 
     uri = base.replace("http://", "ws://") + f"/ws/live/training.trainingjob/{job_id}/"
-    seen: list[dict[int, float]] = [{} for _ in range(clients)]
+    seen: list[dict[int, float]] = [{} for _ in range(n)]
+    headers = {"Cookie": f"sessionid={cookie}"}
     sockets = []
-    for start in range(
-        0, clients, 25
-    ):  # connect in batches, as 200 pages would not open in the same millisecond
-        batch = [
-            connect(uri, origin=base, additional_headers={"Cookie": f"sessionid={cookie}"}, compression=None)
-            for _ in range(start, min(clients, start + 25))
-        ]
-        sockets += await asyncio.gather(*batch)
+    for start in range(0, n, 10):
+        sockets += await asyncio.gather(
+            *[connect(uri, origin=base, additional_headers=headers, compression=None) for _ in range(start, min(n, start + 10))]
+        )  # fmt: skip
     for ws in sockets:
-        hello = json.loads(await ws.recv())
-        assert hello["kind"] == "hello", hello
-    rss_connected, cpu0 = server_usage(proc)
-    if os.environ.get("BENCH_DEBUG"):
-        import redis
-
-        r = redis.Redis.from_url(os.environ["REDIS_URL"])
-        print("group members", {k: r.zcard(k) for k in r.keys("*group*")})
+        assert json.loads(await ws.recv())["kind"] == "hello"
 
     async def watch(i: int, ws) -> None:
+        acked = 1
         try:
             async for message in ws:
                 now = time.monotonic()
                 event = json.loads(message)
-                if event.get("kind") == "progress":
-                    for point in event.get("points", []):
-                        seen[i].setdefault(point["step"], now)
-                await ws.send(json.dumps({"ack": event["seq"]}))  # the page acknowledges what it handled
-        except Exception as exc:
-            if os.environ.get("BENCH_DEBUG"):
-                print("watcher", i, "ended:", type(exc).__name__, exc)
+                for point in event.get("points", ()):
+                    seen[i].setdefault(point["step"], now)
+                if event["seq"] - acked >= ACK_EVERY or event.get("kind") != "progress":
+                    acked = event["seq"]
+                    await ws.send(json.dumps({"ack": acked}))
+        except Exception:
             return
 
     tasks = [asyncio.create_task(watch(i, ws)) for i, ws in enumerate(sockets)]
-    writer.start()
-    await asyncio.to_thread(writer.join)
-    await asyncio.sleep(1.5)  # the last events are on their way
-    rss_after, cpu1 = server_usage(proc)
+    ready.put(n)
+    while not stop.is_set():
+        await asyncio.sleep(0.1)
     for ws in sockets:
         await ws.close()
     for task in tasks:
         task.cancel()
-    delays = [seen[i][s] - t for i in range(clients) for s, t in writer.started.items() if s in seen[i]]
-    expected = clients * len(writer.started)
-    if os.environ.get("BENCH_DEBUG"):
-        from rmnconsole.core import live
-
-        print(
-            "publisher",
-            live.stats(),
-            "missing steps",
-            [sorted(set(writer.started) - set(x)) for x in seen][:5],
-        )
-    return {
-        "delays": delays, "missing": expected - len(delays), "requests": 0, "cpu": cpu1 - cpu0,
-        "rss_connected": rss_connected, "rss_after": rss_after,
-    }  # fmt: skip
+    return seen
 
 
-async def polling_round(base: str, job_id: int, cookie: str, clients: int, writer: Writer, proc) -> dict:
+async def _polling_clients(base: str, job_id: int, cookie: str, n: int, ready, stop, after: int):
     import httpx
 
-    seen: list[dict[int, float]] = [{} for _ in range(clients)]
+    seen: list[dict[int, float]] = [{} for _ in range(n)]
     requests = [0]
-    stop = asyncio.Event()
-    limits = httpx.Limits(max_connections=clients * 2, max_keepalive_connections=clients * 2)
     headers = {"Cookie": f"sessionid={cookie}", "HX-Request": "true"}
-    _, cpu0 = server_usage(proc)
+    limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
 
     async def watch(i: int, client) -> None:
-        last = writer.first_step - 1
-        await asyncio.sleep(POLL_SECONDS * i / clients)  # pages opened at different moments
+        last = after
+        await asyncio.sleep(POLL_SECONDS * i / n)  # pages opened at different moments
         while not stop.is_set():
             tick = time.monotonic()
             try:
@@ -215,20 +192,62 @@ async def polling_round(base: str, job_id: int, cookie: str, clients: int, write
                 pass
             await asyncio.sleep(max(0.0, POLL_SECONDS - (time.monotonic() - tick)))
 
-    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
-        tasks = [asyncio.create_task(watch(i, client)) for i in range(clients)]
-        writer.start()
-        await asyncio.to_thread(writer.join)
-        await asyncio.sleep(
-            POLL_SECONDS + 1.0
-        )  # one more period: every watcher gets its chance to see the end
-        stop.set()
+    async with httpx.AsyncClient(limits=limits, timeout=120) as client:
+        tasks = [asyncio.create_task(watch(i, client)) for i in range(n)]
+        ready.put(n)
+        while not stop.is_set():
+            await asyncio.sleep(0.1)
         await asyncio.gather(*tasks, return_exceptions=True)
+    return seen, requests[0]
+
+
+def client_process(
+    mode: str, base: str, job_id: int, cookie: str, n: int, after: int, ready, stop, results
+) -> None:
+    """One process of watchers (spawned: no Django here); CLOCK_MONOTONIC is shared with the writer's process."""
+    if mode == "live":
+        seen, requests = asyncio.run(_live_clients(base, job_id, cookie, n, ready, stop)), 0
+    else:
+        seen, requests = asyncio.run(_polling_clients(base, job_id, cookie, n, ready, stop, after))
+    results.put((seen, requests))
+
+
+def run_round(mode: str, base: str, job_id: int, cookie: str, clients: int, writer: Writer, proc) -> dict:
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    ready, results, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
+    sizes = [clients // CLIENT_PROCESSES + (i < clients % CLIENT_PROCESSES) for i in range(CLIENT_PROCESSES)]
+    procs = [
+        ctx.Process(
+            target=client_process,
+            args=(mode, base, job_id, cookie, n, writer.first_step - 1, ready, stop, results),
+            daemon=True,
+        )
+        for n in sizes
+        if n
+    ]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        ready.get(timeout=600)
+    rss_connected, cpu0 = server_usage(proc)
+    writer.start()
+    writer.join()
+    time.sleep(POLL_SECONDS + 1.0 if mode == "polling" else 1.5)  # the last events / one more poll period
     rss_after, cpu1 = server_usage(proc)
-    delays = [seen[i][s] - t for i in range(clients) for s, t in writer.started.items() if s in seen[i]]
+    stop.set()
+    seen, requests = [], 0
+    for _ in procs:
+        part, count = results.get(timeout=600)
+        seen += part
+        requests += count
+    for p in procs:
+        p.join(30)
+    delays = [c[s] - t for c in seen for s, t in writer.started.items() if s in c]
     return {
-        "delays": delays, "missing": clients * len(writer.started) - len(delays), "requests": requests[0],
-        "cpu": cpu1 - cpu0, "rss_after": rss_after,
+        "delays": delays, "missing": len(seen) * len(writer.started) - len(delays), "requests": requests,
+        "cpu": cpu1 - cpu0, "rss_connected": rss_connected, "rss_after": rss_after,
     }  # fmt: skip
 
 
@@ -279,8 +298,7 @@ def main() -> None:
             for mode in ("live", "polling"):
                 writer = Writer(job.pk, step, args.writes)
                 step += args.writes
-                run = live_round if mode == "live" else polling_round
-                result = asyncio.run(run(base, job.pk, cookie, args.clients, writer, proc))
+                result = run_round(mode, base, job.pk, cookie, args.clients, writer, proc)
                 results[mode].append(result)
                 print(
                     f"{mode:8s} round {_round + 1}: p50 {_pct(result['delays'], 0.5) * 1000:7.1f} ms  "

@@ -123,6 +123,16 @@ _publisher: _Publisher | None = None
 _publisher_lock = threading.Lock()
 
 
+def _after_fork_in_child() -> None:
+    # An RQ work horse is a fork: the parent's sending thread does not exist in it, and a lock the parent held at the
+    # fork would never be released. Start clean; the first publish builds the child's own publisher.
+    global _publisher, _publisher_lock
+    _publisher, _publisher_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _get_publisher() -> _Publisher:
     global _publisher
     current = _publisher
