@@ -5,8 +5,8 @@
 
 Builds a scratch PostgreSQL database (bench_rmn_live), starts daphne on the console's ASGI app (one process, as in
 production), and signs `--clients` watchers in with a real session. The writer is the worker's own code
-(`training.worker_sync.write_progress`: one UPDATE + the loss point, then the live event after commit) at 4 writes a
-second. In rounds, interleaved:
+(`training.worker_sync.write_progress`: one UPDATE + the loss point, then the live event after commit) at 0.5 writes a
+second by default (`--rate`; a training job writes every RMN_TRAINING_REPORT_SECONDS = 2 s). In rounds, interleaved:
 
 - live: every watcher holds a socket (/ws/live/training.trainingjob/<id>/) and acknowledges as the page does;
   delay = write start → the watcher has the event with that step.
@@ -40,7 +40,6 @@ from benchmarks._common import prepare_database  # noqa: E402
 
 BENCH_DB = "bench_rmn_live"
 POLL_SECONDS = 2.0  # the job page's polling period
-WRITES_PER_SECOND = 4.0
 
 
 def _free_port() -> int:
@@ -93,9 +92,9 @@ def make_job_and_session():
 class Writer(threading.Thread):
     """The worker side: `writes` progress writes with one loss point each, starting at `first_step`."""
 
-    def __init__(self, job_id: int, first_step: int, writes: int):
+    def __init__(self, job_id: int, first_step: int, writes: int, rate: float):
         super().__init__(daemon=True)
-        self.job_id, self.first_step, self.writes = job_id, first_step, writes
+        self.job_id, self.first_step, self.writes, self.rate = job_id, first_step, writes, rate
         self.started: dict[int, float] = {}
 
     def run(self) -> None:
@@ -104,7 +103,7 @@ class Writer(threading.Thread):
 
         for n in range(self.writes):
             step = self.first_step + n
-            due = time.monotonic() + 1.0 / WRITES_PER_SECOND
+            due = time.monotonic() + 1.0 / self.rate
             progress = Progress(
                 step=step, total_steps=100_000, epoch=step / 1000, tokens_per_second=1000.0, eta_seconds=60.0,
                 num_tokens=step * 100, metrics=[MetricPoint(step=step, loss=1.0 / step)], log_lines=[f"step {step}"],
@@ -234,7 +233,9 @@ def run_round(mode: str, base: str, job_id: int, cookie: str, clients: int, writ
     rss_connected, cpu0 = server_usage(proc)
     writer.start()
     writer.join()
-    time.sleep(POLL_SECONDS + 1.0 if mode == "polling" else 1.5)  # the last events / one more poll period
+    time.sleep(
+        POLL_SECONDS + 3.0
+    )  # the last events, one more poll period: late arrivals count as late, not lost
     rss_after, cpu1 = server_usage(proc)
     stop.set()
     seen, requests = [], 0
@@ -254,7 +255,13 @@ def run_round(mode: str, base: str, job_id: int, cookie: str, clients: int, writ
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=200)
-    parser.add_argument("--writes", type=int, default=40, help="progress writes per round (4 a second)")
+    parser.add_argument("--writes", type=int, default=15, help="progress writes per round")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.5,
+        help="progress writes a second (a job writes every RMN_TRAINING_REPORT_SECONDS=2 s)",
+    )
     parser.add_argument("--rounds", type=int, default=2, help="live/polling pairs, interleaved")
     args = parser.parse_args()
 
@@ -296,7 +303,7 @@ def main() -> None:
         step = 1
         for _round in range(args.rounds):
             for mode in ("live", "polling"):
-                writer = Writer(job.pk, step, args.writes)
+                writer = Writer(job.pk, step, args.writes, args.rate)
                 step += args.writes
                 result = run_round(mode, base, job.pk, cookie, args.clients, writer, proc)
                 results[mode].append(result)
@@ -311,7 +318,7 @@ def main() -> None:
         proc.wait(10)
         log.close()
 
-    seconds = args.writes / WRITES_PER_SECOND
+    seconds = args.writes / args.rate
     print(
         f"\n{args.clients} watchers, {args.writes} writes per round ({seconds:.0f} s), {args.rounds} rounds each"
     )

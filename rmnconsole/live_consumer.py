@@ -62,7 +62,11 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             self.behind = True  # the browser is behind: drop, and tell it to re-read once it has caught up
             self.dropped += 1
             return
-        await self._send(message["event"])
+        body = message["json"]  # a JSON object serialized once by the publisher for every socket of the group
+        self.sent += 1
+        await self.send(
+            text_data=f'{{"seq":{self.sent},{body[1:]}' if body != "{}" else f'{{"seq":{self.sent}}}'
+        )
 
     async def _send(self, event: dict) -> None:
         self.sent += 1

@@ -14,6 +14,7 @@ code of its own; a kind registers which users may watch it with `register_topic`
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import threading
@@ -149,7 +150,9 @@ def publish(group: str, event: dict[str, Any]) -> bool:
     if not getattr(settings, "RMN_LIVE_UPDATES", True):
         return False
     try:
-        return _get_publisher().submit(group, {"type": "live.event", "event": event})
+        # Serialized once here, not once per watching socket: the consumers splice their sequence number in.
+        body = json.dumps(event, separators=(",", ":"), default=str)
+        return _get_publisher().submit(group, {"type": "live.event", "json": body})
     except Exception:  # never into a worker: live updates are a convenience on top of the database
         log.debug("live event for %s not queued", group, exc_info=True)
         return False
