@@ -127,17 +127,29 @@ ACK_EVERY = 16  # as static/js/live.js: acknowledge every 16 events (or after 20
 
 async def _live_clients(base: str, job_id: int, cookie: str, n: int, ready, stop) -> list[dict[int, float]]:
     from websockets.asyncio.client import connect
+    from websockets.exceptions import WebSocketException
 
     uri = base.replace("http://", "ws://") + f"/ws/live/training.trainingjob/{job_id}/"
     seen: list[dict[int, float]] = [{} for _ in range(n)]
     headers = {"Cookie": f"sessionid={cookie}"}
+
+    async def open_socket():
+        for attempt in range(6):  # as the page does: a refused or timed-out handshake is retried with backoff
+            try:
+                ws = await connect(
+                    uri, origin=base, additional_headers=headers, compression=None, open_timeout=60
+                )
+                assert json.loads(await ws.recv())["kind"] == "hello"
+                return ws
+            except (OSError, TimeoutError, WebSocketException) as exc:
+                if attempt == 5:
+                    raise
+                print("reconnecting after", type(exc).__name__, flush=True)
+                await asyncio.sleep(2**attempt)
+
     sockets = []
     for start in range(0, n, 10):
-        sockets += await asyncio.gather(
-            *[connect(uri, origin=base, additional_headers=headers, compression=None) for _ in range(start, min(n, start + 10))]
-        )  # fmt: skip
-    for ws in sockets:
-        assert json.loads(await ws.recv())["kind"] == "hello"
+        sockets += await asyncio.gather(*[open_socket() for _ in range(start, min(n, start + 10))])
 
     async def watch(i: int, ws) -> None:
         acked = 1

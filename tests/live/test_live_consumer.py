@@ -39,33 +39,35 @@ def _refused(path: str, **kwargs):
     return async_to_sync(scenario)()
 
 
-def test_anonymous_socket_is_closed(running_job):
-    assert _refused(_path(running_job)) == (False, CLOSE_UNAUTHENTICATED)
+def _accepted(path: str, **kwargs) -> bool:
+    async def scenario():
+        communicator = _communicator(path, **kwargs)
+        connected, _ = await communicator.connect(timeout=10)
+        await communicator.disconnect()
+        return connected
+
+    return async_to_sync(scenario)()
 
 
-def test_cross_origin_socket_is_closed(running_job, cookie):
-    connected, _code = _refused(_path(running_job), cookie=cookie, origin=b"https://evil.example")
-    assert connected is False
-
-
-def test_a_missing_origin_is_closed(running_job, cookie):
-    connected, _code = _refused(_path(running_job), cookie=cookie, origin=None)
-    assert connected is False
+def test_anonymous_cross_origin_and_inactive_sockets_are_closed(running_job, cookie, user):
+    path = _path(running_job)
+    assert _accepted(
+        path, cookie=cookie
+    )  # the same socket, signed in and from the console's origin, is let in
+    assert _refused(path) == (False, CLOSE_UNAUTHENTICATED)  # no session
+    assert _refused(path, cookie=cookie, origin=b"https://evil.example")[0] is False  # another site's page
+    assert _refused(path, cookie=cookie, origin=None)[0] is False  # no Origin header at all
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    assert _refused(path, cookie=cookie) == (False, CLOSE_UNAUTHENTICATED)
 
 
 def test_an_object_the_page_would_not_show_is_refused(running_job, cookie, user):
-    assert _refused(f"/ws/live/training.trainingjob/{running_job.pk + 999}/", cookie=cookie) == (
-        False,
-        CLOSE_FORBIDDEN,
-    )
-    # a kind nobody registered (no page check to reuse) is refused as well
+    missing = f"/ws/live/training.trainingjob/{running_job.pk + 999}/"
+    assert _refused(missing, cookie=cookie) == (False, CLOSE_FORBIDDEN)  # the job page would answer 404
+    # a kind nobody registered (no page check to reuse) is refused, and the dashboard is only pk 0
     assert _refused(f"/ws/live/auth.user/{user.pk}/", cookie=cookie) == (False, CLOSE_FORBIDDEN)
-
-
-def test_an_inactive_user_is_refused(running_job, cookie, user):
-    user.is_active = False
-    user.save(update_fields=["is_active"])
-    assert _refused(_path(running_job), cookie=cookie) == (False, CLOSE_UNAUTHENTICATED)
+    assert _refused("/ws/live/monitoring.dashboard/1/", cookie=cookie) == (False, CLOSE_FORBIDDEN)
 
 
 def test_worker_writes_reach_the_socket_in_order(running_job, cookie):
