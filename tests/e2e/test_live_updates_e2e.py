@@ -1,7 +1,8 @@
 """Chromium on the job page of a running job, served by daphne (the console's ASGI app) in its own process.
 
 The worker-side writes are the real ones (`write_progress`, `append_log`, `finish`), called from the test so that
-each step is deterministic. Cost: ~15-25 s (daphne start, one page, a forced reconnect with backoff)."""
+each step is deterministic. Cost: 55-110 s measured on the shared 2-core machine at load 13-19 (most of it daphne's
+start and Chromium's; the page itself 11-43 s, of which the reconnect backoff is a few seconds)."""
 
 from __future__ import annotations
 
