@@ -48,9 +48,9 @@
     var lastTrain = null, lastEval = null, watcher = null;
     canvas.rmnChart = chart;
 
-    function after() { /* the page asks for points after the last step it has */
+    function after() { /* the page asks for points after the last step it has (of either curve) */
       if (lastTrain === null) { return lastEval; }
-      return lastEval === null ? lastTrain : Math.min(lastTrain, lastEval);
+      return lastEval === null ? lastTrain : Math.max(lastTrain, lastEval);
     }
 
     function addPoints(points) {
