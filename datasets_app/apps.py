@@ -10,3 +10,10 @@ class DatasetsAppConfig(AppConfig):
         from rmnconsole.core import recovery
 
         recovery.register(*job_kinds())
+
+        # Live updates: the dataset pages (any signed-in user may open a dataset) watch the dataset's validation.
+        from datasets_app.models import Dataset, DatasetValidation
+        from rmnconsole.core import live
+
+        live.register_topic(Dataset)
+        live.register_topic(DatasetValidation)

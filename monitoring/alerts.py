@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Avg, Count, Min
 from django.utils import timezone
 
+from monitoring import live as monitoring_live
 from monitoring.engine.plateau import detect_plateau
 from monitoring.engine.ranges import RAW
 from monitoring.models import Alert, SystemSample
@@ -265,6 +266,7 @@ def evaluate_alerts(
             Alert.objects.filter(pk=alert.pk, resolved_at__isnull=True).update(resolved_at=now, last_seen=now)
             alert.resolved_at = now
             result.resolved.append(alert)
+    monitoring_live.alerts_changed(result.opened, result.resolved)
     return result
 
 

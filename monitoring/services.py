@@ -9,6 +9,7 @@ from django.db import transaction
 from django.db.models import Avg, Max, Min
 from django.utils import timezone
 
+from monitoring import live as monitoring_live
 from monitoring.engine.capabilities import Capabilities
 from monitoring.engine.ranges import FINER, FIVE_MINUTES, HOUR, MINUTE, RAW, RESOLUTIONS, bucket_start
 from monitoring.engine.sampler import GAUGES, Snapshot
@@ -81,17 +82,19 @@ def record_snapshot(host: str, snapshot: Snapshot) -> list[SystemSample]:
             )
         )
     created = SystemSample.objects.bulk_create(rows)
+    latest = _snapshot_latest(snapshot)
     updated = WorkerHost.objects.filter(host=host).update(
-        latest=_snapshot_latest(snapshot), last_seen=at, no_gpu_reason=snapshot.no_gpu_reason[:300]
+        latest=latest, last_seen=at, no_gpu_reason=snapshot.no_gpu_reason[:300]
     )
     if not updated:
         WorkerHost.objects.create(
             host=host,
-            latest=_snapshot_latest(snapshot),
+            latest=latest,
             first_seen=at,
             last_seen=at,
             no_gpu_reason=snapshot.no_gpu_reason[:300],
         )
+    monitoring_live.sample_recorded(host, latest)
     return created
 
 

@@ -26,6 +26,7 @@ RMN_DATA_ROOT = Path(envstr("RMN_DATA_ROOT", str(BASE_DIR / "var" / "data"))).ex
 RMN_DATA_ROOT.mkdir(parents=True, exist_ok=True)
 
 INSTALLED_APPS = [
+    "daphne",  # first: its runserver serves the ASGI app (HTTP + the live-update WebSockets)
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -60,6 +61,7 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "rmnconsole.urls"
 WSGI_APPLICATION = "rmnconsole.wsgi.application"
+ASGI_APPLICATION = "rmnconsole.asgi.application"
 
 TEMPLATES = [
     {
@@ -94,6 +96,16 @@ RQ_QUEUES = {
     for name in ("training", "inference", "default")
 }
 RQ_SHOW_ADMIN_LINK = True
+# Live updates (Django Channels) ride on the same Redis: the layer reads REDIS_URL when it is built, so a test run
+# that moves REDIS_URL to its own database moves the layer with it. Never the in-memory layer: workers are other
+# processes. A channel holds at most RMN_LIVE_CHANNEL_CAPACITY events; more are dropped for that channel.
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "rmnconsole.core.live_layer.ConsoleRedisChannelLayer",
+        "CONFIG": {"capacity": envint("RMN_LIVE_CHANNEL_CAPACITY", 100, minimum=10), "expiry": 30},
+    }
+}
+RMN_LIVE_UPDATES = envbool("RMN_LIVE_UPDATES", True)
 # Plain `rqworker` processes run one job-recovery pass when they start and re-register when Redis lost them.
 RQ = {"WORKER_CLASS": "rmnconsole.workers.RecoveringWorker"}
 RMN_RECONCILE_SECONDS = envint("RMN_RECONCILE_SECONDS", 20, minimum=5)

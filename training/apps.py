@@ -27,3 +27,10 @@ class TrainingConfig(AppConfig):
         from training.recovery import job_kinds
 
         recovery.register(*job_kinds())
+
+        from rmnconsole.core import live
+        from training.live import can_view_job
+        from training.models import ModelImport, TrainingJob
+
+        live.register_topic(TrainingJob, can_view_job)
+        live.register_topic(ModelImport)  # its page (base models) shows every import to any signed-in user

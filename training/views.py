@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -158,9 +159,12 @@ def new_job(request):
 
 def job_detail(request, job_id: int):
     job = _job_or_404(job_id)
-    return render(
-        request, "training/job_detail.html", {**_job_context(job), "metrics_url": metrics_url(job.pk)}
-    )
+    context = {
+        **_job_context(job),
+        "metrics_url": metrics_url(job.pk),
+        "live_updates": settings.RMN_LIVE_UPDATES,
+    }
+    return render(request, "training/job_detail.html", context)
 
 
 def job_progress(request, job_id: int):

@@ -13,9 +13,11 @@ import time
 
 from django.db import connection, transaction
 from django.db.models import F, Value
-from django.db.models.functions import Concat
+from django.db.models.functions import Concat, Length
 from django.utils import timezone
 
+from rmnconsole.core import live
+from rmnconsole.core.heartbeat import heartbeat_event
 from training.engine.callback import Progress
 from training.models import TrainingJob, TrainingMetric
 
@@ -28,11 +30,46 @@ def stamp(text: str) -> str:
     return f"[{timezone.now():%H:%M:%S}] {text}\n"
 
 
+def _group(job_id: int) -> str:
+    return live.group_for(TrainingJob, job_id)
+
+
+def _log_length(job_id: int) -> int:
+    """The log's length right after this transaction's append (the row stays locked by the UPDATE until commit)."""
+    return TrainingJob.objects.filter(pk=job_id).values_list(Length("log"), flat=True).first() or 0
+
+
 def append_log(job_id: int, *lines: str) -> None:
     if lines:
-        TrainingJob.objects.filter(pk=job_id).update(
-            log=Concat(F("log"), Value("".join(stamp(x) for x in lines)))
-        )
+        text = "".join(stamp(x) for x in lines)
+        with transaction.atomic():
+            if TrainingJob.objects.filter(pk=job_id).update(log=Concat(F("log"), Value(text))):
+                fragment = live.log_fragment(text, _log_length(job_id))
+                live.publish_on_commit(_group(job_id), {"kind": "log", **fragment})
+
+
+def progress_event(progress: Progress, fields: dict, log: dict | None) -> dict:
+    """The live event of one progress write: the numbers the page's cards show, the new loss points, the new log."""
+    event = {
+        "kind": "progress",
+        "step": progress.step,
+        "total_steps": progress.total_steps,
+        "epoch": fields["epoch"],
+        "progress_pct": fields["progress_pct"],
+        "eta_seconds": fields["eta_seconds"],
+        "tokens_per_second": fields["tokens_per_second"],
+        "heartbeat_at": fields["heartbeat_at"].isoformat(),
+    }
+    points = [
+        {"step": p.step, "loss": p.loss, "eval_loss": p.eval_loss, "epoch": p.epoch} for p in progress.metrics
+    ]
+    if len(points) > live.MAX_POINTS:
+        event["resync"] = True  # too many for one message: the page reads them from the database
+    elif points:
+        event["points"] = points
+    if log:
+        event["log"] = log
+    return event
 
 
 def write_progress(job_id: int, progress: Progress) -> bool:
@@ -47,8 +84,9 @@ def write_progress(job_id: int, progress: Progress) -> bool:
         "tokens_per_second": round(progress.tokens_per_second, 1) if progress.tokens_per_second else None,
         "heartbeat_at": timezone.now(),
     }
-    if progress.log_lines:
-        fields["log"] = Concat(F("log"), Value("".join(stamp(x) for x in progress.log_lines)))
+    log_text = "".join(stamp(x) for x in progress.log_lines) if progress.log_lines else ""
+    if log_text:
+        fields["log"] = Concat(F("log"), Value(log_text))
     with transaction.atomic():
         if not TrainingJob.objects.filter(pk=job_id, status=RUNNING).update(**fields):
             return False
@@ -56,6 +94,8 @@ def write_progress(job_id: int, progress: Progress) -> bool:
             TrainingMetric.objects.bulk_create(
                 TrainingMetric(job_id=job_id, **vars(p)) for p in progress.metrics
             )
+        log = live.log_fragment(log_text, _log_length(job_id)) if log_text else None
+        live.publish_on_commit(_group(job_id), progress_event(progress, fields, log))
     return True
 
 
@@ -147,6 +187,8 @@ class JobSync(threading.Thread):
         if row is None or row["status"] != RUNNING:
             self.lost.set()
             return
-        TrainingJob.objects.filter(pk=self.job_id, status=RUNNING).update(heartbeat_at=timezone.now())
+        now = timezone.now()
+        if TrainingJob.objects.filter(pk=self.job_id, status=RUNNING).update(heartbeat_at=now):
+            live.publish(_group(self.job_id), heartbeat_event(now))
         if row["cancel_requested"]:
             self.cancel.set()

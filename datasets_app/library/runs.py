@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from datasets_app.library.validation import DatasetFileError, validate_file
 from datasets_app.models import Dataset, DatasetValidation
-from rmnconsole.core import providers
+from rmnconsole.core import live, providers
 from rmnconsole.core.errors import ServiceError
 from rmnconsole.core.heartbeat import Heartbeat, worker_id
 from rmnconsole.core.paths import UnsafeFile, open_inside, opened_path, relative_to_root
@@ -143,6 +143,7 @@ def run_validation(validation_id: int) -> str:
     Dataset.objects.filter(pk=dataset_id, status=Dataset.Status.PENDING).update(
         status=Dataset.Status.VALIDATING
     )
+    _tell_dataset(dataset_id, "status", status=validation.status)
     dataset = Dataset.objects.get(pk=dataset_id)
     declared = declared_type(dataset)
     options = validation.options or {}
@@ -153,9 +154,11 @@ def run_validation(validation_id: int) -> str:
         if now - last[0] >= PROGRESS_EVERY_SECONDS and total:
             last[0] = now
             # Reading is ~90 % of the work; near-duplicate verification and scoring follow it.
-            DatasetValidation.objects.filter(
+            pct = round(90.0 * done / total, 1)
+            if DatasetValidation.objects.filter(
                 pk=validation_id, status=DatasetValidation.Status.RUNNING
-            ).update(progress_pct=round(90.0 * done / total, 1))
+            ).update(progress_pct=pct):
+                _tell_dataset(dataset_id, "progress", progress_pct=pct)
 
     try:
         with Heartbeat(DatasetValidation, validation_id):
@@ -186,7 +189,13 @@ def run_validation(validation_id: int) -> str:
             },
         ):
             Dataset.objects.filter(pk=dataset_id, status=Dataset.Status.VALIDATING).update(**fields)
+            _tell_dataset(dataset_id, "status", status=DatasetValidation.Status.COMPLETED, flush=True)
     return f"ready: {report['quality_score']}"
+
+
+def _tell_dataset(dataset_id: int, kind: str, *, flush: bool = False, **data) -> None:
+    """The dataset pages watch the dataset (they know no validation id): its validation's news goes there too."""
+    live.publish_on_commit(live.group_for(Dataset, dataset_id), {"kind": kind, **data}, flush=flush)
 
 
 def declared_type(dataset: Dataset) -> str | None:
@@ -209,4 +218,5 @@ def fail(validation: DatasetValidation, reason: str) -> bool:
     Dataset.objects.filter(pk=validation.dataset_id).exclude(status=Dataset.Status.READY).update(
         status=Dataset.Status.FAILED, status_reason=reason
     )
+    _tell_dataset(validation.dataset_id, "status", status=DatasetValidation.Status.FAILED, flush=True)
     return True

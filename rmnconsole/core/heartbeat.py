@@ -14,6 +14,8 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
+from rmnconsole.core import live
+
 log = logging.getLogger(__name__)
 
 
@@ -64,6 +66,11 @@ def process_gone(worker: str) -> str:
     return f"its process {worker} is gone" if state in ("Z", "X") else ""
 
 
+def heartbeat_event(at: datetime) -> dict:
+    """The live event a beat publishes (the page shows "last reported …" from it)."""
+    return {"kind": "heartbeat", "at": at.isoformat()}
+
+
 def worker_gone(row, now: datetime | None = None) -> str:
     """The one staleness rule of a running job row: its process on this host died (no need to wait), or its
     heartbeat (its start, if it never beat) is older than RMN_HEARTBEAT_STALE_SECONDS. "" = no evidence."""
@@ -93,9 +100,9 @@ class Heartbeat:
         try:
             while not self._stop.wait(self.every):
                 try:
-                    self.model.objects.filter(pk=self.pk, status=self.status).update(
-                        heartbeat_at=timezone.now()
-                    )
+                    now = timezone.now()
+                    if self.model.objects.filter(pk=self.pk, status=self.status).update(heartbeat_at=now):
+                        live.publish(live.group_for(self.model, self.pk), heartbeat_event(now))
                 except Exception:  # the database blinked: drop the broken connection, beat again next time
                     log.warning("heartbeat of %s %s failed once", self.model.__name__, self.pk, exc_info=True)
                     close_old_connections()

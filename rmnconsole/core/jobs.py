@@ -84,7 +84,22 @@ class QueuedJob(models.Model):
             self.status = to_status
             for name, value in fields.items():
                 setattr(self, name, value)
+            self.publish_status()
         return changed == 1
+
+    def publish_status(self) -> None:
+        """Tell the row's live watchers its status changed (after commit; a final status is flushed at once, since
+        a work horse exits right after writing it)."""
+        from rmnconsole.core import live
+
+        event = {"kind": "status", "status": self.status, "reason": (self.status_reason or "")[:2000]}
+        live.publish_on_commit(live.group_for(self), event, flush=self.status in self.FINISHED)
+
+    def publish_live(self, kind: str, **data: Any) -> None:
+        """A kind-specific live event for this row's watchers (progress, points, log …), after commit."""
+        from rmnconsole.core import live
+
+        live.publish_on_commit(live.group_for(self), {"kind": kind, **data})
 
     def claim(self, worker: str, **fields: Any) -> bool:
         """queued → running for exactly one worker."""

@@ -36,36 +36,126 @@
     });
   }
 
-  /* One job's curve: polls metrics?after=LAST_STEP and appends; stops when the job has finished. */
+  /* One job's curve. Live (data-live-topic): events over a WebSocket append points, cards and log lines; while the
+     socket is down it polls. Otherwise it polls metrics?after=LAST_STEP. Both stop when the job has finished.
+     Points are kept per series by step, so a catch-up read that overlaps events never draws a point twice. */
   function liveLossChart(canvas) {
     var url = canvas.dataset.metricsUrl;
     var status = document.getElementById("loss-chart-status");
     var train = dataset("train loss", palette[0], false);
     var evals = dataset("eval loss", palette[3], true);
     var chart = lineChart(canvas, [train, evals]);
-    var last = null;
+    var lastTrain = null, lastEval = null, watcher = null;
     canvas.rmnChart = chart;
 
-    function tick() {
-      fetchPoints(url, last).then(function (body) {
-        body.points.forEach(function (p) {
-          if (p.loss !== null) { train.data.push({ x: p.step, y: p.loss }); }
-          if (p.eval_loss !== null) { evals.data.push({ x: p.step, y: p.eval_loss }); }
-          last = last === null ? p.step : Math.max(last, p.step);
-        });
-        if (body.points.length) { chart.update("none"); }
-        canvas.dataset.points = String(train.data.length);
-        if (status) {
-          status.textContent = train.data.length + " points · step " + body.current_step + " / " + body.total_steps +
-            (body.finished ? " · " + body.status : " · live");
+    function after() { /* the page asks for points after the last step it has (of either curve) */
+      if (lastTrain === null) { return lastEval; }
+      return lastEval === null ? lastTrain : Math.max(lastTrain, lastEval);
+    }
+
+    function addPoints(points) {
+      var added = 0;
+      (points || []).forEach(function (p) {
+        if (p.loss !== null && p.loss !== undefined && (lastTrain === null || p.step > lastTrain)) {
+          train.data.push({ x: p.step, y: p.loss }); lastTrain = p.step; added += 1;
         }
-        if (!body.finished) { setTimeout(tick, POLL_MS); } else { canvas.dataset.done = "true"; }
+        if (p.eval_loss !== null && p.eval_loss !== undefined && (lastEval === null || p.step > lastEval)) {
+          evals.data.push({ x: p.step, y: p.eval_loss }); lastEval = p.step; added += 1;
+        }
+      });
+      if (added) { chart.update("none"); }
+      canvas.dataset.points = String(train.data.length);
+    }
+
+    function showStatus(text) { if (status) { status.textContent = text; } }
+
+    function finish(body) {
+      canvas.dataset.done = "true";
+      if (watcher) { watcher.stop(""); watcher = null; }
+      showStatus(train.data.length + " points · step " + body.current_step + " / " + body.total_steps + " · " + body.status);
+    }
+
+    function readMetrics() {
+      return fetchPoints(url, after()).then(function (body) {
+        addPoints(body.points);
+        if (body.finished) { finish(body); } else {
+          showStatus(train.data.length + " points · step " + body.current_step + " / " + body.total_steps + " · live");
+        }
+        return body;
+      });
+    }
+
+    function tick() {
+      readMetrics().then(function (body) {
+        if (!body.finished) { setTimeout(tick, POLL_MS); }
       }).catch(function (err) {
-        if (status) { status.textContent = String(err.message || err); }
+        showStatus(String(err.message || err));
         setTimeout(tick, POLL_MS * 3);
       });
     }
-    tick();
+
+    if (!canvas.dataset.liveTopic || !window.rmnLive) { tick(); return; }
+
+    var progressUrl = canvas.dataset.progressUrl;
+    function readProgress() { /* the progress card and the whole log, from the database */
+      return window.htmx ? window.htmx.ajax("GET", progressUrl, { target: "#job-progress", swap: "innerHTML" }) : Promise.resolve();
+    }
+    function readAll() { return Promise.all([readMetrics(), readProgress()]); }
+
+    function field(name) { return document.querySelector('#job-progress [data-live-field="' + name + '"]'); }
+    function setText(name, text) { var el = field(name); if (el) { el.textContent = text; } }
+
+    function showProgress(e) {
+      setText("step", e.step + " / " + (e.total_steps || "?"));
+      setText("step-sub", "epoch " + Number(e.epoch || 0).toFixed(2));
+      if (e.tokens_per_second !== null && e.tokens_per_second !== undefined) { setText("tokens_per_second", Math.round(e.tokens_per_second)); }
+      setText("eta", e.eta_seconds === null || e.eta_seconds === undefined ? "—" : Math.round(e.eta_seconds) + " s");
+      setText("heartbeat", "just now");
+      var bar = document.querySelector("#job-progress .progress-bar");
+      if (bar) {
+        bar.style.width = Math.round(e.progress_pct || 0) + "%";
+        bar.parentNode.setAttribute("aria-valuenow", String(Math.round(e.progress_pct || 0)));
+        var label = bar.parentNode.querySelector(".progress-label");
+        if (label) { label.textContent = e.step + " / " + e.total_steps; }
+      }
+    }
+
+    function appendLog(fragment) { /* each fragment once: skip what the page has, re-read the log on a gap */
+      var pre = document.getElementById("job-log");
+      if (!pre || !fragment) { return; }
+      var have = Number(pre.dataset.logLength || 0);
+      if (fragment.end <= have) { return; }
+      if (fragment.start !== have) { readProgress(); return; }
+      pre.textContent = (have ? pre.textContent : "") + fragment.text;
+      pre.dataset.logLength = String(fragment.end);
+    }
+
+    function onEvent(e) {
+      if (e.kind === "progress") {
+        addPoints(e.points);
+        showProgress(e);
+        if (e.log) { appendLog(e.log); }
+        if (e.resync) { readMetrics(); }
+        showStatus(train.data.length + " points · step " + e.step + " / " + e.total_steps + " · live");
+      } else if (e.kind === "log") {
+        appendLog(e);
+      } else if (e.kind === "heartbeat") {
+        setText("heartbeat", "just now");
+      } else if (e.kind === "status") {
+        readAll(); /* a new status changes the whole card (badge, actions, result): read it once */
+      }
+    }
+
+    watcher = window.rmnLive.watch({
+      topic: canvas.dataset.liveTopic,
+      pk: canvas.dataset.livePk,
+      statusEl: document.getElementById("live-status"),
+      pollMs: POLL_MS,
+      onEvent: onEvent,
+      catchUp: readAll,
+      poll: readAll
+    });
+    canvas.rmnLiveWatcher = watcher;
   }
 
   /* History page: draw the loss curves of the ticked jobs on one chart. */

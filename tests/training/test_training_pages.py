@@ -84,7 +84,7 @@ def test_jobs_page_tabs_and_polling_partial(client_logged_in, finished_job, tiny
     assert f'href="/training/new/?clone={job.pk}"' in finished.content.decode()
 
 
-def test_job_detail_and_progress_partial(client_logged_in, finished_job, tiny_llama):
+def test_job_detail_and_progress_partial(client_logged_in, finished_job, tiny_llama, settings):
     job, adapter = finished_job
     page = client_logged_in.get(f"/training/jobs/{job.pk}/").content.decode()
     assert (
@@ -102,6 +102,10 @@ def test_job_detail_and_progress_partial(client_logged_in, finished_job, tiny_ll
         dataset_path="datasets/x.jsonl",
         status="queued",
     )
+    live_page = client_logged_in.get(f"/training/jobs/{running.pk}/").content.decode()
+    # live updates (the default): the page subscribes instead of polling, and polls only while the socket is down
+    assert 'data-live-topic="training.trainingjob"' in live_page and 'hx-trigger="every 2s"' not in live_page
+    settings.RMN_LIVE_UPDATES = False
     assert 'hx-trigger="every 2s"' in client_logged_in.get(f"/training/jobs/{running.pk}/").content.decode()
     assert client_logged_in.get(f"/training/jobs/{running.pk}/progress/").status_code == 200
     assert client_logged_in.get("/training/jobs/999/").status_code == 404

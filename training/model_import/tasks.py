@@ -31,9 +31,11 @@ class _ProgressWriter:
         if now - self.last < PROGRESS_EVERY and stage not in ("done", "publish"):
             return
         self.last = now
-        ModelImport.objects.filter(pk=self.job.pk, status=ModelImport.Status.RUNNING).update(
-            stage=stage, progress_pct=round(pct, 1), message=message[:300], heartbeat_at=timezone.now()
-        )
+        pct, message = round(pct, 1), message[:300]
+        if ModelImport.objects.filter(pk=self.job.pk, status=ModelImport.Status.RUNNING).update(
+            stage=stage, progress_pct=pct, message=message, heartbeat_at=timezone.now()
+        ):
+            self.job.publish_live("progress", stage=stage, progress_pct=pct, message=message)
 
 
 def run_model_import(job_id: int) -> str:

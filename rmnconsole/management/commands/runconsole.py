@@ -64,6 +64,7 @@ class Command(BaseCommand):
             supervisor.start("recovery", ["recover_jobs"])
             if "monitor_host" in get_commands():
                 supervisor.start("monitor", ["monitor_host"])
+            # daphne's runserver (daphne is the first installed app): the ASGI app, pages plus live-update sockets
             supervisor.start("web", ["runserver", addr, "--noreload", "--skip-checks"])
             self.stdout.write(self.style.SUCCESS(f"RMN LoRA Admin Console: http://{addr}/  (Ctrl-C to stop)"))
             while not stopping:
