@@ -36,6 +36,7 @@ LABELS = {
     "logging_steps": "Log every N steps",
     "seed": "Random seed",
     "assistant_only_loss": "Loss on assistant turns only",
+    "batching": "Batching",
     "beta": "DPO beta",
     "num_gpus": "GPUs",
 }
