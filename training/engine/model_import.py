@@ -343,6 +343,25 @@ def mark_chat_template(folder: Path) -> bool:
     return False
 
 
+def register_in_place(folder: Path, *, name: str, progress: Progress | None = None) -> ImportResult:
+    """A Hugging Face folder used where it is: checked and fingerprinted, nothing copied or changed."""
+    progress = progress or _quiet
+    progress("inspect", 10.0, "checking the folder (config, safetensors, tokenizer)")
+    info = inspect_folder(folder)
+    progress("verify", 50.0, "computing the folder's sha256")
+    digest = folder_digest(folder)
+    progress("done", 100.0, f"registered {name} in place")
+    return ImportResult(
+        name=name,
+        folder=folder,
+        source_kind="hf_folder",
+        original_quantization="",
+        source_sha256=digest,
+        size_bytes=sum(f.stat().st_size for f in folder.iterdir() if f.is_file()),
+        **info,
+    )
+
+
 # --- GGUF --------------------------------------------------------------------------------------------------------
 
 
