@@ -90,6 +90,19 @@ class StartTrainingForm(forms.Form):
     allow_waiting = forms.BooleanField(
         required=False, label="Queue it even if no online worker has the GPUs / memory it needs"
     )
+    more_jobs = forms.CharField(
+        required=False,
+        max_length=20_000,
+        label="More jobs, one per line",
+        widget=forms.Textarea(
+            attrs={
+                "rows": 3,
+                "placeholder": "walmart_v2, datasets/walmart.jsonl\ntarget_v2, demo_alpha_rmis_sft",
+            }
+        ),
+        help_text="name, dataset (a path under datasets/ or a library dataset name). Each is trained with the "
+        "settings above; all are queued, or none if one is invalid.",
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -118,6 +131,26 @@ class StartTrainingForm(forms.Form):
             for name, message in exc.errors.items():
                 self.add_error(name if name in self.fields else None, message)
         return cleaned
+
+    def extra_jobs(self) -> list[dict[str, Any]]:
+        """The 'More jobs' lines as batch job specs ({'name', 'dataset'}); a bad line is a form error."""
+        specs: list[dict[str, Any]] = []
+        for number, line in enumerate((self.cleaned_data.get("more_jobs") or "").splitlines(), start=1):
+            if not line.strip():
+                continue
+            name, _, dataset = (part.strip() for part in line.partition(","))
+            if not name or not dataset:
+                raise forms.ValidationError(
+                    f"line {number}: write 'name, dataset' (e.g. walmart_v2, datasets/walmart.jsonl)"
+                )
+            if "/" in dataset or dataset.endswith(".jsonl"):
+                specs.append({"name": name, "dataset": dataset})
+                continue
+            row = Dataset.objects.filter(name=dataset).order_by("-version").first()
+            if row is None:
+                raise forms.ValidationError(f"line {number}: no dataset named {dataset!r} in the library")
+            specs.append({"name": name, "dataset": row.pk})
+        return specs
 
     def config(self) -> dict[str, Any]:
         """Only what the user typed: empty fields fall back to the training type's defaults in the service."""
