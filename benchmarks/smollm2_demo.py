@@ -157,7 +157,7 @@ def train_demo_adapter(dataset, env: dict, root: Path, config: dict) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--heldout", type=int, default=20, help="held-out Alpha records to score")
+    parser.add_argument("--heldout", type=int, default=10, help="held-out Alpha records to score")
     parser.add_argument("--rows", type=int, default=20_000, help="rows of the generated Alpha source")
     parser.add_argument("--max-steps", type=int, help="override the preset's max_steps")
     parser.add_argument("--skip-base", action="store_true", help="score only the adapter")

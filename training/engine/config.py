@@ -16,6 +16,7 @@ QUANTIZATIONS = ("none", "8bit", "4bit")
 BATCHINGS = ("auto", "padding_free", "length_grouped", "padded")
 SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup")
 DEFAULT_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj")
+ALL_LINEAR = "all-linear"
 _MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]{0,63}$")
 
 
@@ -184,7 +185,8 @@ def _coerce(name: str, param: Param, value: Any) -> Any:
         if not isinstance(items, list | tuple) or not items:
             raise ValueError("must be a non-empty list of module names")
         items = [i for i in items if i != ""]
-        bad = [i for i in items if not isinstance(i, str) or not _MODULE_NAME.match(i)]
+        # "all-linear" is peft's word for every linear layer (the help and the submit check offer it).
+        bad = [i for i in items if not isinstance(i, str) or not (_MODULE_NAME.match(i) or i == ALL_LINEAR)]
         if bad or not items:
             raise ValueError(f"invalid module name {bad[0]!r}" if bad else "must not be empty")
         return list(dict.fromkeys(items))
