@@ -7,7 +7,14 @@ from typing import Any
 from django import forms
 
 from datasets_app.models import Dataset
-from training.engine.config import GUIDE_EXAMPLE, PARAMS, ConfigError, TrainingConfig, build_config
+from training.engine.config import (
+    DEMO_ADAPTER_PRESET,
+    GUIDE_EXAMPLE,
+    PARAMS,
+    ConfigError,
+    TrainingConfig,
+    build_config,
+)
 from training.models import AdapterType, FoundationModel, TrainingType
 
 BASIC = ("epochs", "lora_r", "lora_alpha", "batch_size", "learning_rate", "quantization")
@@ -190,3 +197,25 @@ def _default_dataset() -> str:
         or sft.order_by("-created_at").first()
     )
     return str(pick.pk) if pick else ""
+
+
+DEMO_BASE_MODEL = "SmolLM2-135M-Instruct"
+
+
+def demo_preset_initial() -> dict[str, Any]:
+    """The demo retailer adapter's form values: the Alpha mapping's SFT set, SmolLM2 when it is imported, and the
+    hyperparameters benchmarks/smollm2_demo.py measured (DEMO_ADAPTER_PRESET)."""
+    initial: dict[str, Any] = {
+        "adapter_type": "retailer",
+        "adapter_name": "alpha_demo",
+        "training_type": "sft",
+    }
+    for name, value in DEMO_ADAPTER_PRESET.items():
+        initial[name] = ", ".join(value) if isinstance(value, list) else value
+    smol = FoundationModel.objects.filter(name=DEMO_BASE_MODEL, is_available=True).first()
+    if smol is not None:
+        initial["base_model"] = smol.pk
+    demo = Dataset.objects.filter(name="demo_alpha_rmis_sft").order_by("-version").first()
+    if demo is not None:
+        initial["dataset"] = str(demo.pk)
+    return initial

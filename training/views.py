@@ -17,7 +17,7 @@ from datasets_app.models import Dataset
 from rmnconsole.core.errors import Conflict, NotFound, ServiceError
 from rmnconsole.core.pages import not_found_as_404, stop_polling_when
 from training import batch, queries, scaleout, services
-from training.forms import StartTrainingForm
+from training.forms import StartTrainingForm, demo_preset_initial
 from training.models import AdapterType, FoundationModel, TrainingJob
 
 TABS = {
@@ -148,6 +148,8 @@ def new_job(request):
                 return redirect("training:job_detail", job_id=job.pk)
     else:
         initial = {}
+        if request.GET.get("preset") == "demo":
+            initial = demo_preset_initial()
         if request.GET.get("clone"):
             with not_found_as_404():
                 initial = services.clone_as_form_data(request.GET["clone"])
@@ -155,6 +157,7 @@ def new_job(request):
     context = {
         "form": form,
         "cloned_from": request.GET.get("clone"),
+        "demo_preset": request.GET.get("preset") == "demo",
         "has_datasets": Dataset.objects.exists(),
     }
     return render(request, "training/new_job.html", context)
