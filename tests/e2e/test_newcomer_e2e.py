@@ -137,6 +137,9 @@ def test_a_newcomer_trains_the_demo_adapter_composes_it_and_asks_a_prompt(
         f"{job.status}: {job.status_reason}\n{Path(training.log_path).read_text()[-2000:]}"
     )
     assert job.final_metrics["batching"] in ("padding_free", "length_grouped")
+    assert page.inner_text("[data-testid=batching]").startswith(
+        "batches: "
+    )  # the page says which one it used
 
     adapter = Adapter.objects.get(source_job=job)
     page.click("[data-testid=adapter-link]")

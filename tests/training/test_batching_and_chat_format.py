@@ -139,3 +139,13 @@ def test_prompt_completion_rows_become_one_user_and_one_assistant_turn():
     assert turns == [
         {"prompt": [{"role": "user", "content": "p"}], "completion": [{"role": "assistant", "content": "c"}]}
     ]
+
+
+def test_all_linear_and_the_demo_preset_pass_the_config_checks():
+    from training.engine.config import DEMO_ADAPTER_PRESET, ConfigError, build_config
+
+    assert build_config("sft", {"target_modules": "all-linear"}).target_modules == ["all-linear"]
+    preset = build_config("sft", DEMO_ADAPTER_PRESET)
+    assert preset.batching == "auto" and preset.max_steps == 40 and preset.target_modules == ["all-linear"]
+    with pytest.raises(ConfigError, match="batching"):
+        build_config("sft", {"batching": "sideways"})
