@@ -261,9 +261,10 @@ def main() -> None:
     parser.add_argument("--base", type=Path, help="a causal-LM folder (overrides --model)")
     parser.add_argument(
         "--model",
-        choices=("small", "tiny"),
+        choices=("small", "tiny", "smollm2"),
         default="small",
-        help="small: random 8-layer Llama (~27M params, compute-bound); tiny: the test model",
+        help="small: random 8-layer Llama (~27M params, compute-bound); tiny: the test model; "
+        "smollm2: SmolLM2-135M-Instruct from var/cache/base-models (scripts/test.sh imports it)",
     )
     parser.add_argument(
         "--worker-prompts", type=int, default=6, help="prompts through the worker (1 miss + hits)"
@@ -281,6 +282,12 @@ def main() -> None:
     # Before torch is imported, and inherited by the worker process: both sides compute with the same threads.
     os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(args.threads)
     with tempfile.TemporaryDirectory() as folder:
+        if args.base is None and args.model == "smollm2":
+            args.base = REPO / "var" / "cache" / "base-models" / "SmolLM2-135M-Instruct"
+            if not (args.base / "config.json").is_file():
+                sys.exit(
+                    "SmolLM2-135M-Instruct is not in var/cache/base-models (scripts/test.sh imports it once)"
+                )
         if args.base is None:
             from training.engine.tiny_models import build_tiny_model
 

@@ -69,6 +69,7 @@ def bench_config(steps: int, batch_size: int) -> dict:
         "checkpoint_steps": steps,
         "seed": 42,
         "logging_steps": 1,
+        "batching": "padded",  # the plain script's layout: this benchmark measures the job machinery, not batching
     }
 
 
@@ -80,8 +81,12 @@ def raw_trl(model_dir: Path, data_file: Path, cfg: dict, out_dir: Path, **extra_
     from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback
     from trl import SFTConfig, SFTTrainer
 
+    from training.engine.chat_format import as_chat_turns
+
     rows = [json.loads(line) for line in data_file.read_text().splitlines() if line.strip()]
     tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+    if tokenizer.chat_template and "prompt" in rows[0]:
+        rows = as_chat_turns(rows)  # the same examples the console trains on (it uses the chat framing too)
     model = AutoModelForCausalLM.from_pretrained(
         model_dir, dtype=torch.float32, local_files_only=True, use_safetensors=True
     )
@@ -163,7 +168,7 @@ def raw_trl_script(model_dir: Path, data_file: Path, cfg: dict, out_dir: Path) -
     return json.loads(lines[-1][4:])
 
 
-def console_job(cfg: dict, dataset: str, n: int) -> dict:
+def console_job(cfg: dict, dataset: str, n: int, base_model: str = "tiny-llama") -> dict:
     from training.models import TrainingJob
     from training.services import submit_training_job
 
@@ -171,7 +176,7 @@ def console_job(cfg: dict, dataset: str, n: int) -> dict:
     job = submit_training_job(
         adapter_type="retailer",
         adapter_name=f"bench_{n}",
-        base_model="tiny-llama",
+        base_model=base_model,
         dataset_path=dataset,
         config=cfg,
     )
@@ -211,6 +216,12 @@ def main() -> None:
         "--worker-class", default="training.rq_worker.TrainingWorker", help="rq.worker.Worker: no preloading"
     )
     parser.add_argument("--raw-child", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--model",
+        choices=("tiny", "smollm2"),
+        default="tiny",
+        help="tiny-llama, or SmolLM2-135M-Instruct (real)",
+    )
     options = parser.parse_args()
     if options.raw_child:
         import datasets
@@ -246,8 +257,20 @@ def main() -> None:
     from training.model_registry import register_local_model
 
     call_command("migrate", verbosity=0)
-    model_dir = build_tiny_model("tiny-llama", REPO / "var" / "cache" / "tiny-models" / "tiny-llama").path
-    register_local_model("tiny-llama", "llama", str(model_dir), 143_000, dtype="float32", is_tiny=True)
+    if options.model == "smollm2":
+        model_name, model_dir = (
+            "SmolLM2-135M-Instruct",
+            REPO / "var" / "cache" / "base-models" / "SmolLM2-135M-Instruct",
+        )
+        if not (model_dir / "config.json").is_file():
+            sys.exit(
+                "SmolLM2-135M-Instruct is not in var/cache/base-models (scripts/test.sh imports it once)"
+            )
+        register_local_model(model_name, "llama", str(model_dir), 134_515_008, dtype="float32")
+    else:
+        model_name = "tiny-llama"
+        model_dir = build_tiny_model("tiny-llama", REPO / "var" / "cache" / "tiny-models" / "tiny-llama").path
+        register_local_model("tiny-llama", "llama", str(model_dir), 143_000, dtype="float32", is_tiny=True)
     dataset = write_dataset(root, options.rows)
     get_queue(TRAINING).empty()
     cfg = bench_config(options.steps, options.batch_size)
@@ -268,9 +291,11 @@ def main() -> None:
     )
     try:
         print(
-            f"worker {options.worker_class}; tiny-llama, {options.rows} rows, {options.steps} steps, batch {options.batch_size}, {options.repeats} interleaved repeats"
+            f"worker {options.worker_class}; {model_name}, {options.rows} rows, {options.steps} steps, batch {options.batch_size}, {options.repeats} interleaved repeats"
         )
-        console_job(cfg, dataset, 0)  # warm-up: the worker's first horse and the DB are warm afterwards
+        console_job(
+            cfg, dataset, 0, model_name
+        )  # warm-up: the worker's first horse and the DB are warm afterwards
         raw_trl_script(model_dir, root / dataset, cfg, root / "raw-warmup")
         pairs = []
         for r in range(options.repeats):
@@ -280,7 +305,7 @@ def main() -> None:
                 runs[kind] = (
                     raw_trl_script(model_dir, root / dataset, cfg, root / f"raw-{r}")
                     if kind == "raw"
-                    else console_job(cfg, dataset, r + 1)
+                    else console_job(cfg, dataset, r + 1, model_name)
                 )
             ratio = runs["console"]["tokens_per_second"] / runs["raw"]["tokens_per_second"]
             cpu_ratio = runs["console"]["tokens_per_cpu_second"] / runs["raw"]["tokens_per_cpu_second"]

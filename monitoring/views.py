@@ -12,21 +12,35 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from federation.models import Federation
 from monitoring import queries, services
 from monitoring.engine.ranges import RANGE_CHOICES, RangeError
 from monitoring.models import Alert, WorkerHost
 from monitoring.prometheus import build_registry
 from rmnconsole.core.errors import ServiceError
+from rmnconsole.core.jobs import ACTIVE_STATUSES
 from rmnconsole.health import queue_states
-from training.models import FoundationModel
+from training.models import Adapter, FoundationModel, TrainingJob
 
 
 def home(request):
-    """The console's front page ("/"): queues, workers and base models at a glance."""
+    """The console's front page ("/"): what runs, what was made, what needs attention, then queues and base models."""
+    running = TrainingJob.objects.filter(status__in=ACTIVE_STATUSES).select_related("base_model")
     return render(
         request,
         "monitoring/home.html",
-        {"queues": queue_states(), "base_models": FoundationModel.objects.all()},
+        {
+            "queues": queue_states(),
+            "base_models": FoundationModel.objects.all(),
+            "running_jobs": running.order_by("-created_at")[:10],
+            "running_count": running.count(),
+            "recent_adapters": Adapter.objects.select_related("base_model").order_by("-created_at")[:5],
+            "adapter_count": Adapter.objects.count(),
+            "federations": Federation.objects.select_related("base_model").order_by("-created_at")[:5],
+            "federation_count": Federation.objects.count(),
+            "open_alerts": Alert.objects.active().order_by("-last_seen")[:5],
+            "open_alert_count": Alert.objects.active().count(),
+        },
     )
 
 

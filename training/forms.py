@@ -7,7 +7,14 @@ from typing import Any
 from django import forms
 
 from datasets_app.models import Dataset
-from training.engine.config import GUIDE_EXAMPLE, PARAMS, ConfigError, TrainingConfig, build_config
+from training.engine.config import (
+    DEMO_ADAPTER_PRESET,
+    GUIDE_EXAMPLE,
+    PARAMS,
+    ConfigError,
+    TrainingConfig,
+    build_config,
+)
 from training.models import AdapterType, FoundationModel, TrainingType
 
 BASIC = ("epochs", "lora_r", "lora_alpha", "batch_size", "learning_rate", "quantization")
@@ -36,6 +43,7 @@ LABELS = {
     "logging_steps": "Log every N steps",
     "seed": "Random seed",
     "assistant_only_loss": "Loss on assistant turns only",
+    "batching": "Batching",
     "beta": "DPO beta",
     "num_gpus": "GPUs",
 }
@@ -89,6 +97,19 @@ class StartTrainingForm(forms.Form):
     allow_waiting = forms.BooleanField(
         required=False, label="Queue it even if no online worker has the GPUs / memory it needs"
     )
+    more_jobs = forms.CharField(
+        required=False,
+        max_length=20_000,
+        label="More jobs, one per line",
+        widget=forms.Textarea(
+            attrs={
+                "rows": 3,
+                "placeholder": "walmart_v2, datasets/walmart.jsonl\ntarget_v2, demo_alpha_rmis_sft",
+            }
+        ),
+        help_text="name, dataset (a path under datasets/ or a library dataset name). Each is trained with the "
+        "settings above; all are queued, or none if one is invalid.",
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -117,6 +138,26 @@ class StartTrainingForm(forms.Form):
             for name, message in exc.errors.items():
                 self.add_error(name if name in self.fields else None, message)
         return cleaned
+
+    def extra_jobs(self) -> list[dict[str, Any]]:
+        """The 'More jobs' lines as batch job specs ({'name', 'dataset'}); a bad line is a form error."""
+        specs: list[dict[str, Any]] = []
+        for number, line in enumerate((self.cleaned_data.get("more_jobs") or "").splitlines(), start=1):
+            if not line.strip():
+                continue
+            name, _, dataset = (part.strip() for part in line.partition(","))
+            if not name or not dataset:
+                raise forms.ValidationError(
+                    f"line {number}: write 'name, dataset' (e.g. walmart_v2, datasets/walmart.jsonl)"
+                )
+            if "/" in dataset or dataset.endswith(".jsonl"):
+                specs.append({"name": name, "dataset": dataset})
+                continue
+            row = Dataset.objects.filter(name=dataset).order_by("-version").first()
+            if row is None:
+                raise forms.ValidationError(f"line {number}: no dataset named {dataset!r} in the library")
+            specs.append({"name": name, "dataset": row.pk})
+        return specs
 
     def config(self) -> dict[str, Any]:
         """Only what the user typed: empty fields fall back to the training type's defaults in the service."""
@@ -156,3 +197,25 @@ def _default_dataset() -> str:
         or sft.order_by("-created_at").first()
     )
     return str(pick.pk) if pick else ""
+
+
+DEMO_BASE_MODEL = "SmolLM2-135M-Instruct"
+
+
+def demo_preset_initial() -> dict[str, Any]:
+    """The demo retailer adapter's form values: the Alpha mapping's SFT set, SmolLM2 when it is imported, and the
+    hyperparameters benchmarks/smollm2_demo.py measured (DEMO_ADAPTER_PRESET)."""
+    initial: dict[str, Any] = {
+        "adapter_type": "retailer",
+        "adapter_name": "alpha_demo",
+        "training_type": "sft",
+    }
+    for name, value in DEMO_ADAPTER_PRESET.items():
+        initial[name] = ", ".join(value) if isinstance(value, list) else value
+    smol = FoundationModel.objects.filter(name=DEMO_BASE_MODEL, is_available=True).first()
+    if smol is not None:
+        initial["base_model"] = smol.pk
+    demo = Dataset.objects.filter(name="demo_alpha_rmis_sft").order_by("-version").first()
+    if demo is not None:
+        initial["dataset"] = str(demo.pk)
+    return initial

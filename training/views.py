@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django import forms as django_forms
 from django.conf import settings
 from django.contrib import messages
 from django.http import FileResponse, Http404, HttpResponse
@@ -17,8 +18,8 @@ from datasets_app.models import Dataset
 from rmnconsole.core import providers
 from rmnconsole.core.errors import Conflict, NotFound, ServiceError
 from rmnconsole.core.pages import not_found_as_404, stop_polling_when
-from training import queries, scaleout, services
-from training.forms import StartTrainingForm
+from training import batch, queries, scaleout, services
+from training.forms import StartTrainingForm, demo_preset_initial
 from training.models import AdapterType, FoundationModel, TrainingJob
 
 TABS = {
@@ -116,7 +117,11 @@ def new_job(request):
     """Start Training: the form; on POST the same service as the API, then the job's page."""
     if request.method == "POST":
         form = StartTrainingForm(request.POST)
-        if form.is_valid():
+        if form.is_valid() and form.cleaned_data.get("more_jobs", "").strip():
+            batch_response = _submit_batch_from_form(request, form)
+            if batch_response is not None:
+                return batch_response
+        elif form.is_valid():
             data = form.cleaned_data
             try:
                 job = services.submit_training_job(
@@ -145,6 +150,8 @@ def new_job(request):
                 return redirect("training:job_detail", job_id=job.pk)
     else:
         initial = {}
+        if request.GET.get("preset") == "demo":
+            initial = demo_preset_initial()
         if request.GET.get("clone"):
             with not_found_as_404():
                 initial = services.clone_as_form_data(request.GET["clone"])
@@ -152,9 +159,39 @@ def new_job(request):
     context = {
         "form": form,
         "cloned_from": request.GET.get("clone"),
+        "demo_preset": request.GET.get("preset") == "demo",
         "has_datasets": Dataset.objects.exists(),
     }
     return render(request, "training/new_job.html", context)
+
+
+def _submit_batch_from_form(request, form: StartTrainingForm):
+    """The guide's "add multiple jobs": the form's job plus one job per 'More jobs' line, all with the form's settings,
+    queued through the batch service (all or none). Returns the redirect, or None after putting errors on the form."""
+    data = form.cleaned_data
+    try:
+        extra = form.extra_jobs()
+    except django_forms.ValidationError as exc:
+        form.add_error("more_jobs", exc)
+        return None
+    first = {"name": data["adapter_name"]}
+    first["dataset"] = int(data["dataset"]) if data["dataset"] else data["dataset_path"]
+    defaults = {
+        "adapter_type": data["adapter_type"],
+        "training_type": data["training_type"],
+        "quality_override": data["quality_override"],
+        "config": form.config(),
+    }
+    if data["base_model"] is not None:
+        defaults["base_model"] = data["base_model"].name
+    try:
+        jobs = batch.submit_training_batch({"defaults": defaults, "jobs": [first, *extra]}, user=request.user)
+    except ServiceError as exc:
+        form.add_error("more_jobs" if extra else None, exc.message)
+        return None
+    listed = ", ".join(f"#{j.pk} {j.adapter_name}" for j in jobs)
+    messages.success(request, f"{len(jobs)} training jobs submitted: {listed}.")
+    return redirect(reverse("training:index") + "?tab=queued")
 
 
 def job_detail(request, job_id: int):

@@ -136,6 +136,9 @@ class SourceIn(Schema):
 class RowsQuery(Schema):
     date_from: dt.date | None = None
     date_to: dt.date | None = None
+    tz: str = Field(
+        "UTC", max_length=64, description="The time zone date_from/date_to are days of (IANA name)."
+    )
     retailer: str | None = Field(None, max_length=200)
     type: str | None = Field(None, max_length=200)
     filters: str | None = Field(

@@ -387,7 +387,9 @@ def seed_demo(*, rows: int = 20_000, force: bool = False, user=None) -> dict:
     }
 
 
-DEMO_DATASETS = (("demo_alpha_rmis_sft", "sft"), ("demo_alpha_rmis_dpo", "dpo"))
+# SFT: 200 examples, so the demo adapter's 40 steps × batch 4 (training.engine.config.DEMO_ADAPTER_PRESET) see each
+# training example once; records outside this sample are the held-out ones benchmarks/smollm2_demo.py scores.
+DEMO_DATASETS = (("demo_alpha_rmis_sft", "sft", 200), ("demo_alpha_rmis_dpo", "dpo", 64))
 
 
 def _seed_training_datasets(user) -> list[str]:
@@ -400,10 +402,10 @@ def _seed_training_datasets(user) -> list[str]:
         .first()
     )
     created = []
-    for name, kind in DEMO_DATASETS:
+    for name, kind, examples in DEMO_DATASETS:
         if alpha is None or Dataset.objects.filter(name=name).exists():
             continue
-        svc.build_training_dataset(alpha, examples=64, name=name, seed=0, user=user, kind=kind)
+        svc.build_training_dataset(alpha, examples=examples, name=name, seed=0, user=user, kind=kind)
         created.append(name)
     return created
 

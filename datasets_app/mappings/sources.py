@@ -223,6 +223,12 @@ def _int(value, field: str, default: int, lo: int, hi: int) -> int:
     return number
 
 
+def available_time_zones() -> frozenset[str]:
+    import zoneinfo
+
+    return frozenset(zoneinfo.available_timezones()) | {"UTC"}
+
+
 def parse_query(data: Mapping, *, multi: Mapping | None = None) -> Query:
     """A browser query from request parameters: date_from/date_to/retailer/type/sort/desc/page/page_size,
     `filters` as JSON [{column, op, value}], or repeated fcol/fop/fval fields from the HTML form (`multi`: a QueryDict)."""
@@ -248,9 +254,15 @@ def parse_query(data: Mapping, *, multi: Mapping | None = None) -> Query:
     date_from, date_to = _date(data.get("date_from"), "date_from"), _date(data.get("date_to"), "date_to")
     if date_from and date_to and date_from > date_to:
         raise ServiceError("date_from is after date_to", field="date_from")
+    tz = str(data.get("tz") or "UTC").strip()
+    if tz not in available_time_zones():
+        raise ServiceError(
+            f"tz: unknown time zone {tz[:64]!r} (an IANA name such as Europe/Berlin)", field="tz"
+        )
     return Query(
         date_from=date_from,
         date_to=date_to,
+        tz=tz,
         retailer=(data.get("retailer") or None),
         type=(data.get("type") or None),
         filters=filters,

@@ -62,7 +62,7 @@ def _rule_rows(mapping: SchemaMapping) -> list[dict]:
     return rows
 
 
-def mapping_detail(request, mapping_id: int):
+def mapping_detail(request, mapping_id: int, build_form: BuildDatasetForm | None = None):
     mapping = _mapping(mapping_id)
     context = {
         "mapping": mapping,
@@ -70,9 +70,11 @@ def mapping_detail(request, mapping_id: int):
         "coverage": svc.coverage_of(mapping),
         "report": mapping.validation or None,
         "versions": svc.mapping_versions(mapping),
-        "build_form": BuildDatasetForm(),
+        "build_form": build_form or BuildDatasetForm(),
     }
-    return render(request, "datasets_app/mappings/detail.html", context)
+    # A failed build shows the page again with the red banner and the messages on their fields (HTTP 400).
+    status = 400 if build_form is not None and build_form.errors else 200
+    return render(request, "datasets_app/mappings/detail.html", context, status=status)
 
 
 @require_POST
@@ -141,16 +143,15 @@ def mapping_build(request, mapping_id: int):
                 user=request.user, kind=form.cleaned_data["kind"] or "sft",
             )  # fmt: skip
         except ServiceError as exc:
-            messages.error(request, exc.message)
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         else:
             messages.success(
                 request,
                 f"Dataset {dataset.name} written ({stats['written']} examples, {stats['skipped_incomplete']} incomplete rows "
                 f"left out) and registered in the library.",
             )
-    else:
-        messages.error(request, "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
-    return redirect("datasets_app:mapping_detail", mapping_id=mapping.pk)
+            return redirect("datasets_app:mapping_detail", mapping_id=mapping.pk)
+    return mapping_detail(request, mapping.pk, build_form=form)
 
 
 def mapping_diff(request, mapping_id: int):

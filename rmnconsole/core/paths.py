@@ -51,9 +51,14 @@ def resolve_inside(user_path: str | Path, folder: Path | None = None) -> Path:
         candidate = data_root() / candidate
     resolved = candidate.resolve()
     if resolved != base and base not in resolved.parents:
-        raise PathOutsideDataRoot(
-            f"{raw!r} is outside {base} — only files under the data root's {base.name}/ folder can be used"
-        )
+        # Named relative to the data root: the message reaches users, the server's own folders must not.
+        root = data_root()
+        try:
+            where = "the data root" if base == root else f"the data root's {base.relative_to(root)}/ folder"
+        except ValueError:  # a folder configured outside the data root: its last part only
+            where = f"the {base.name}/ folder"
+        shown = raw if not Path(raw).is_absolute() else Path(raw).name
+        raise PathOutsideDataRoot(f"{shown!r} is outside {where} — only files under {where} can be used")
     return resolved
 
 

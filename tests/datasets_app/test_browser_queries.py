@@ -69,6 +69,34 @@ def test_date_range_retailer_and_type_filters(alpha, oracle):
     assert {r[page.columns.index("retailer")] for r in page.rows} == {"alpha_us"}
 
 
+def test_date_range_in_the_sources_time_zone_matches_the_local_days_rows_show(alpha, oracle):
+    """Alpha rows carry New York local times: a New York day range keeps exactly the rows whose local date is in it
+    (across the DST change on Mar 10), where the UTC range of the same dates keeps a different set."""
+    eng, meta, _ = alpha
+    days = (dt.date(2024, 3, 9), dt.date(2024, 3, 10))
+    q = Query(date_from=days[0], date_to=days[1], retailer="alpha_us", tz="America/New_York", page_size=500)
+    page = browser.browse(eng.con, meta, q)
+    local = [
+        r["event_id"] for r in oracle
+        if r["retailer"] == "alpha_us" and days[0] <= dt.date.fromisoformat(r["timestamp"][:10]) <= days[1]
+    ]  # fmt: skip
+    assert 0 < page.total == len(local)
+    assert [r[0] for r in page.rows] == local[:500]
+    utc = browser.browse(
+        eng.con, meta, Query(date_from=days[0], date_to=days[1], retailer="alpha_us", page_size=500)
+    )
+    assert {r[0] for r in utc.rows} != set(local)
+
+
+def test_an_unknown_time_zone_is_refused():
+    from datasets_app.mappings.sources import parse_query
+    from rmnconsole.core.errors import ServiceError
+
+    assert parse_query({"tz": "Europe/Berlin"}).tz == "Europe/Berlin"
+    with pytest.raises(ServiceError, match="unknown time zone"):
+        parse_query({"tz": "Mars/Olympus"})
+
+
 def test_column_filters_every_operator(alpha, oracle):
     eng, meta, _ = alpha
     cases = {

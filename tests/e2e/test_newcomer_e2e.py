@@ -4,6 +4,7 @@ DPO sets are on the training form, a mapping builds a DPO set from its page, and
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -100,3 +101,80 @@ def test_pages_do_not_go_stale(logged_in_page, live_server, tmp_path):
         f"() => !document.querySelector('#version-validation-{beta_draft.pk}').innerText.includes('not validated')"
     )
     assert badge.inner_text().split()[-1] in {"valid", "warnings", "errors"}
+
+
+@pytest.mark.timeout(1200)
+def test_a_newcomer_trains_the_demo_adapter_composes_it_and_asks_a_prompt(
+    logged_in_page, live_server, rq_worker, tiny_base_models
+):
+    """The whole first run through the UI only: overview → Start Training with what the form offers (the demo
+    preset, the demo SFT set) → the job completes on a real worker → the adapter is in the registry → a federation
+    of it → a test prompt answered by the inference worker. Tiny model, 8 steps: ~1–2 minutes on a quiet machine."""
+    from training.models import Adapter, TrainingJob
+
+    demo.seed_demo(rows=200)
+    training = rq_worker.start("training")
+    inference = rq_worker.start("inference", simple=True)
+    page = logged_in_page
+    page.set_default_timeout(
+        300_000
+    )  # the submit checks the dataset and the base model's modules: slow under load
+    page.goto(f"{live_server.url}/")
+    page.click("#overview-jobs a:has-text('Start training')")
+    page.click("a[data-action=demo-preset]")
+    assert page.input_value("#id_adapter_name") == "alpha_demo"
+    assert page.input_value("#id_dataset") == str(Dataset.objects.get(name="demo_alpha_rmis_sft").pk)
+    page.select_option("#id_base_model", label="tiny-llama")  # SmolLM2 is not imported in tests
+    page.click("summary:has-text('Advanced hyperparameters')")
+    assert (
+        page.input_value("#id_max_steps") == "40" and page.input_value("#id_target_modules") == "all-linear"
+    )
+    for field in (
+        "max_steps",
+        "eval_steps",
+        "checkpoint_steps",
+    ):  # the preset's 40 steps cost too much CI time
+        page.fill(f"#id_{field}", "8")
+    page.click("button:has-text('Start Training')")
+    page.wait_for_url(f"{live_server.url}/training/jobs/*/")
+    job = TrainingJob.objects.get(adapter_name="alpha_demo")
+    assert job.config["max_steps"] == 8 and job.config["target_modules"] == ["all-linear"]
+    assert job.config["learning_rate"] == 0.001 and job.config["lr_scheduler"] == "cosine"
+    page.wait_for_function(  # any end: a failed job must fail the test now, not after the timeout
+        "['completed', 'failed', 'cancelled'].includes(document.querySelector('.job-progress')?.dataset.status)",
+        timeout=900_000,
+    )
+    job.refresh_from_db()
+    assert job.status == "completed", (
+        f"{job.status}: {job.status_reason}\n{Path(training.log_path).read_text()[-2000:]}"
+    )
+    assert job.final_metrics["batching"] in ("padding_free", "length_grouped")
+    assert page.inner_text("[data-testid=batching]").startswith(
+        "batches: "
+    )  # the page says which one it used
+
+    adapter = Adapter.objects.get(source_job=job)
+    page.click("[data-testid=adapter-link]")
+    page.wait_for_url(f"{live_server.url}/training/adapters/{adapter.pk}/")
+    page.goto(f"{live_server.url}/training/adapters/")
+    assert "alpha_demo" in page.inner_text("main")
+
+    page.goto(f"{live_server.url}/federation/")
+    page.fill("#id_name", "alpha-first")
+    page.select_option("#id_base_model", str(adapter.base_model_id))
+    page.select_option("#id_retailer_adapter", str(adapter.pk))
+    page.check("input[name=method][value=additive]")
+    page.click("button[type=submit]:has-text('Create Federation')")
+    page.wait_for_url(f"{live_server.url}/federation/*/")
+    record = json.loads(
+        Dataset.objects.get(name="demo_alpha_rmis_sft").abs_path().read_text().splitlines()[0]
+    )
+    page.fill("#id_prompt", record["prompt"])
+    page.fill("#id_max_new_tokens", "12")
+    page.click("button:has-text('Run Inference')")
+    response = page.locator("[data-testid=response]")
+    response.wait_for(timeout=300_000)
+    assert int(page.locator("[data-testid=generated-tokens]").inner_text()) > 0, Path(
+        inference.log_path
+    ).read_text()[-2000:]
+    assert "alpha_demo v1" in page.locator("[data-testid=adapters-used]").inner_text()

@@ -227,8 +227,11 @@ def _prompt_part(row: dict[str, Any], fmt: str) -> Any:
 def prompt_token_lengths(rows: list[dict[str, Any]], fmt: str, tokenizer: Any) -> list[int]:
     """Tokens of each row's prompt part (chat template applied to messages), as the trainer would see them."""
     lengths = []
+    templated = bool(getattr(tokenizer, "chat_template", None))
     for row in rows:
         part = _prompt_part(row, fmt)
+        if fmt == "prompt_completion" and templated and isinstance(part, str):
+            part = [{"role": "user", "content": part}]  # trained as a chat turn (runner: as_chat_turns)
         if isinstance(part, list):
             if not part:
                 lengths.append(0)

@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from training.engine.chat_format import ensure_generation_markers, with_generation_markers
+
 DTYPES = ("float32", "bfloat16")
 GGUF_MAGIC = b"GGUF"
 # Files a Hugging Face folder may bring along; everything else (pickles, code, caches) stays behind.
@@ -309,6 +311,8 @@ def _from_folder(folder: Path, staging: Staging, progress: Progress) -> ImportRe
         shutil.copyfile(file, staging.model / file.name)
         done += file.stat().st_size
         progress("copy", 5.0 + 85.0 * done / total, f"copied {file.name}")
+    if mark_chat_template(staging.model):
+        progress("copy", 91.0, "chat template: assistant turns marked for assistant-only loss")
     progress("verify", 92.0, "computing the folder's sha256")
     return ImportResult(
         name="",
@@ -316,6 +320,44 @@ def _from_folder(folder: Path, staging: Staging, progress: Progress) -> ImportRe
         source_kind="hf_folder",
         original_quantization="",
         source_sha256=folder_digest(staging.model),
+        **info,
+    )
+
+
+def mark_chat_template(folder: Path) -> bool:
+    """Add {% generation %} markers to a folder's chat template (chat_template.jinja or tokenizer_config.json)."""
+    jinja, config = folder / "chat_template.jinja", folder / "tokenizer_config.json"
+    if jinja.is_file():
+        patched = with_generation_markers(jinja.read_text())
+        if patched is not None:
+            jinja.write_text(patched)
+        return patched is not None
+    if config.is_file():
+        data = json.loads(config.read_text())
+        template = data.get("chat_template")
+        patched = with_generation_markers(template) if isinstance(template, str) else None
+        if patched is not None:
+            data["chat_template"] = patched
+            config.write_text(json.dumps(data, indent=2))
+        return patched is not None
+    return False
+
+
+def register_in_place(folder: Path, *, name: str, progress: Progress | None = None) -> ImportResult:
+    """A Hugging Face folder used where it is: checked and fingerprinted, nothing copied or changed."""
+    progress = progress or _quiet
+    progress("inspect", 10.0, "checking the folder (config, safetensors, tokenizer)")
+    info = inspect_folder(folder)
+    progress("verify", 50.0, "computing the folder's sha256")
+    digest = folder_digest(folder)
+    progress("done", 100.0, f"registered {name} in place")
+    return ImportResult(
+        name=name,
+        folder=folder,
+        source_kind="hf_folder",
+        original_quantization="",
+        source_sha256=digest,
+        size_bytes=sum(f.stat().st_size for f in folder.iterdir() if f.is_file()),
         **info,
     )
 
@@ -423,6 +465,8 @@ def _from_gguf(path: Path, staging: Staging, dtype: str, progress: Progress) -> 
     progress("save", 75.0, "writing safetensors")
     _clear_gguf_marker(model)
     model.save_pretrained(str(staging.model), safe_serialization=True)
+    if ensure_generation_markers(tokenizer):
+        progress("save", 85.0, "chat template: assistant turns marked for assistant-only loss")
     tokenizer.save_pretrained(str(staging.model))
     if header["licence"]:
         (staging.model / "LICENSE").write_text(header["licence"] + "\n")

@@ -9,7 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from training.engine import batching
+from training.engine.batching import choose_batching
 from training.engine.callback import ProgressCallback
+from training.engine.chat_format import as_chat_turns, ensure_generation_markers
 from training.engine.checkpoints import latest_checkpoint
 from training.engine.config import TrainingConfig
 from training.engine.data import load_training_data
@@ -138,16 +141,36 @@ def build_trainer(run: TrainingRun, callback: ProgressCallback, device: Device):
     else:
         from trl import SFTConfig, SFTTrainer
 
+        has_template = bool(getattr(tokenizer, "chat_template", None))
+        if data.format == "prompt_completion" and has_template:
+            # Trained in the framing the console's inference asks in (one user turn, one assistant turn).
+            train_ds = Dataset.from_list(as_chat_turns(data.train_rows))
+            eval_ds = Dataset.from_list(as_chat_turns(data.eval_rows)) if data.eval_rows else None
         assistant_only = data.format == "messages" and cfg.assistant_only_loss
+        if assistant_only and ensure_generation_markers(tokenizer):
+            callback.note(
+                "chat template: assistant turns marked with {% generation %} for assistant-only loss"
+            )
+        layout, line = choose_batching(cfg.batching, model)
+        callback.note(line)
+        args.pop("max_length")
         trainer = SFTTrainer(
             model=model,
-            args=SFTConfig(**args, assistant_only_loss=assistant_only, packing=False),
+            args=SFTConfig(
+                **args,
+                **batching.trainer_args(layout, cfg.max_seq_length),
+                assistant_only_loss=assistant_only,
+            ),
             train_dataset=train_ds,
             eval_dataset=eval_ds,
             processing_class=tokenizer,
             peft_config=_lora_config(cfg),
             callbacks=[callback],
         )
+        if layout == batching.PADDING_FREE:
+            trainer.train_dataset = batching.truncate(trainer.train_dataset, cfg.max_seq_length)
+            trainer.eval_dataset = batching.truncate(trainer.eval_dataset, cfg.max_seq_length)
+        trainer.batching = layout
     return trainer, data.format
 
 
@@ -190,6 +213,10 @@ def run_training(
         # CPU seconds of the whole process (all threads) while training: a load-independent cost measure.
         "train_cpu_seconds": round(train_cpu, 3),
     }
+    if getattr(trainer, "batching", None):
+        metrics["batching"] = (
+            trainer.batching
+        )  # which layout this job used (padding_free | length_grouped | padded)
     result = TrainingResult(
         outcome="cancelled" if callback.stopped_by_request else "completed",
         step=state.global_step,

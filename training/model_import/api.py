@@ -29,6 +29,9 @@ class ImportIn(Schema):
         description="Base model name (its folder is models/NAME); from the source when omitted.",
     )
     dtype: Literal["float32", "bfloat16"] = "float32"
+    in_place: bool = Field(
+        False, description="A folder only: register it where it is instead of copying it under models/."
+    )
 
 
 class ImportOut(Schema):
@@ -37,6 +40,7 @@ class ImportOut(Schema):
     source: str
     source_kind: str
     dtype: str
+    in_place: bool
     status: str
     status_reason: str
     stage: str
@@ -60,7 +64,11 @@ def create_import(request, payload: ImportIn):
     return Status(
         201,
         services.submit_model_import(
-            payload.source, name=payload.name, dtype=payload.dtype, user=request.user
+            payload.source,
+            name=payload.name,
+            dtype=payload.dtype,
+            in_place=payload.in_place,
+            user=request.user,
         ),
     )
 

@@ -18,6 +18,11 @@ class ImportBaseModelForm(forms.Form):
     name = forms.CharField(
         max_length=100, required=False, help_text="Base model name; taken from the source when empty."
     )
+    in_place = forms.BooleanField(
+        required=False,
+        label="Register the folder in place",
+        help_text="A folder only: use it where it is (it must stay there) instead of copying it under models/.",
+    )
     dtype = forms.ChoiceField(
         choices=[("float32", "float32"), ("bfloat16", "bfloat16")],
         initial="float32",

@@ -28,6 +28,9 @@ class ModelImport(QueuedJob):
     source_kind = models.CharField(max_length=20, choices=SourceKind.choices)
     name = models.CharField(max_length=100, help_text="The base model's name; its folder is models/NAME.")
     dtype = models.CharField(max_length=20, default="float32")
+    in_place = models.BooleanField(
+        default=False, help_text="A folder registered where it is (not copied under models/)."
+    )
     progress_pct = models.FloatField(default=0.0)
     stage = models.CharField(max_length=40, blank=True)
     message = models.CharField(max_length=300, blank=True)

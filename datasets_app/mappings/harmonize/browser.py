@@ -66,6 +66,9 @@ class TimeSpec:
 class Query:
     date_from: dt.date | None = None
     date_to: dt.date | None = None  # inclusive
+    tz: str = (
+        "UTC"  # the zone the dates are days of (the page offers the source's own zone, as its rows show)
+    )
     retailer: str | None = None
     type: str | None = None
     filters: list[ColumnFilter] = field(default_factory=list)
@@ -120,11 +123,15 @@ def where_clause(meta: SourceMeta, q: Query, params: Params) -> str:
     parts: list[str] = []
     if q.date_from or q.date_to:
         ts = time_expression(meta, params)
+
+        def midnight(day: dt.date) -> str:
+            # Midnight of `day` in q.tz as an instant (DuckDB's timezone(zone, naive timestamp)).
+            return f"timezone({params.add(q.tz)}, CAST({params.add(day.isoformat())} AS TIMESTAMP))"
+
         if q.date_from:
-            parts.append(f"{ts} >= CAST({params.add(q.date_from.isoformat())} AS TIMESTAMPTZ)")
+            parts.append(f"{ts} >= {midnight(q.date_from)}")
         if q.date_to:
-            end = (q.date_to + dt.timedelta(days=1)).isoformat()
-            parts.append(f"{ts} < CAST({params.add(end)} AS TIMESTAMPTZ)")
+            parts.append(f"{ts} < {midnight(q.date_to + dt.timedelta(days=1))}")
     for value, column, label in (
         (q.retailer, meta.retailer_column, "retailer"),
         (q.type, meta.type_column, "type"),

@@ -44,6 +44,11 @@ class Command(BaseCommand):
             help="Dequantize GGUF weights to this dtype.",
         )
         parser.add_argument(
+            "--in-place",
+            action="store_true",
+            help="A folder only: register it where it is instead of copying it under models/.",
+        )
+        parser.add_argument(
             "--wait",
             action="store_true",
             help="Show progress until the import ends (runs it in this process when no worker listens on its queue).",
@@ -64,11 +69,12 @@ class Command(BaseCommand):
             )
         try:
             job = services.submit_model_import(
-                options["source"], name=options["name"], dtype=options["dtype"]
+                options["source"], name=options["name"], dtype=options["dtype"], in_place=options["in_place"]
             )
         except ServiceError as exc:
             raise CommandError(exc.message) from exc
-        self.stdout.write(f"import {job.pk} queued: {job.source} → models/{job.name}")
+        where = f"{job.source} (in place)" if job.in_place else f"models/{job.name}"
+        self.stdout.write(f"import {job.pk} queued: {job.source} → {where}")
         if not options["wait"]:
             return
         if not workers_listening(job.queue_for_job()):
