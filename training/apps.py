@@ -27,3 +27,6 @@ class TrainingConfig(AppConfig):
         from training.recovery import job_kinds
 
         recovery.register(*job_kinds())
+        from training.federated.recovery import job_kind as federated_job_kind
+
+        recovery.register(federated_job_kind())

@@ -87,7 +87,7 @@ class RecordingGrid:
 def _strategy(cfg, sampled: int):
     common = {
         "fraction_train": float(cfg["fraction-train"]),
-        "fraction_evaluate": 1.0,
+        "fraction_evaluate": 1.0 if bool(cfg["evaluate"]) else 0.0,
         "min_train_nodes": int(cfg["min-silos"]),
         "min_evaluate_nodes": int(cfg["min-silos"]),
         "min_available_nodes": int(cfg["min-silos"]),
