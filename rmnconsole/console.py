@@ -36,10 +36,16 @@ from federation.facade import compose_federation, import_federation, test_federa
 from monitoring.facade import acknowledge_alert, get_system_samples, get_system_summary, list_alerts  # noqa: E402
 
 # --- training ---
-from training.facade import (  # noqa: E402
+# --- federated learning (Flower) ---
+from training.facade import (  # noqa: E402  # noqa: E402
+    cancel_federated_job,
     cancel_training_job,
+    get_federated_job,
     get_job_status,
+    list_silos,
+    register_silo,
     resume_training_job,
+    submit_federated_job,
     submit_training_batch,
     submit_training_job,
 )
@@ -49,12 +55,14 @@ __all__ = [
     "activate_mapping",
     "browse_source",
     "build_training_dataset",
+    "cancel_federated_job",
     "cancel_training_job",
     "compose_federation",
     "create_mapping",
     "delete_mapping_draft",
     "export_dataset",
     "export_source",
+    "get_federated_job",
     "get_job_status",
     "get_system_samples",
     "get_system_summary",
@@ -62,10 +70,13 @@ __all__ = [
     "list_alerts",
     "list_datasets",
     "list_mappings",
+    "list_silos",
     "preview_mapping",
     "register_dataset",
+    "register_silo",
     "resume_training_job",
     "seed_demo",
+    "submit_federated_job",
     "submit_training_batch",
     "submit_training_job",
     "test_federation",

@@ -8,8 +8,8 @@ from django.utils import timezone
 
 from rmnconsole.core.jobs import QueuedJob
 from rmnconsole.core.rows import NamedVersionMixin
-from training.model_import.models import ModelImport, SourceKind  # noqa: F401 - registers the import job model
 from training.federated.models import FederatedTrainingJob, Silo, SiloRound  # noqa: F401 - registers them
+from training.model_import.models import ModelImport, SourceKind  # noqa: F401 - registers the import job model
 
 
 class FoundationModel(models.Model):

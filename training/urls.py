@@ -6,6 +6,7 @@ app_name = "training"
 urlpatterns = [
     path("", views.index, name="index"),
     path("", include("training.model_import.urls")),
+    path("", include("training.federated.urls")),
     path("jobs/table/", views.jobs_table, name="jobs_table"),
     path("new/", views.new_job, name="new"),
     path("new/estimate/", scaleout_views.estimate_partial, name="estimate"),

@@ -62,9 +62,13 @@ def _silo_rows(federation, names):
 
     return [
         Silo.objects.create(
-            name=n, retailer=n, supernode_host="127.0.0.1", node_config={"dataset-path": f"/silo/{n}/train.jsonl"},
-            public_key="(registered by the fixture)", node_id=str(federation.node_ids[n]),
-        )  # fmt: skip
+            name=n,
+            retailer=n,
+            supernode_host="127.0.0.1",
+            node_config={"dataset-path": f"/silo/{n}/train.jsonl"},
+            public_key="(registered by the fixture)",
+            node_id=str(federation.node_ids[n]),
+        )
         for n in names
     ]
 
@@ -114,7 +118,9 @@ def test_federated_run_aggregates_example_weighted_and_keeps_data_in_silos(
     for rnd in (1, 2):
         trained = {r.silo_name: r.examples for r in job.silo_rounds.filter(round=rnd, phase="train", ok=True)}
         assert set(trained) == set(SILOS)
-        returned = [load_arrays(folder / rep.SILO_RECORDS / f"round-{rnd}" / f"{s}.safetensors") for s in SILOS]
+        returned = [
+            load_arrays(folder / rep.SILO_RECORDS / f"round-{rnd}" / f"{s}.safetensors") for s in SILOS
+        ]
         expected = weighted_average(returned, [trained[s] for s in SILOS])
         aggregate = load_arrays(folder / f"round-{rnd}.safetensors")
         assert list(aggregate) == list(expected)
@@ -172,7 +178,10 @@ def test_dp_run_reports_epsilon_and_survives_a_killed_silo(flower_settings, rq_w
     flower_settings.nodes["retailer_gamma"].kill(signal.SIGKILL)
     _wait(lambda: FederatedTrainingJob.objects.get(pk=job.pk).is_finished, timeout=900)
     job.refresh_from_db()
-    assert job.status == FederatedTrainingJob.Status.COMPLETED, (job.status_reason, open(worker.log_path).read()[-3000:])
+    assert job.status == FederatedTrainingJob.Status.COMPLETED, (
+        job.status_reason,
+        Path(worker.log_path).read_text()[-3000:],
+    )
     assert job.epsilon is not None and job.epsilon > 0
     assert job.lineage["privacy"]["epsilon"] == job.epsilon
     second = {r.silo_name: r.ok for r in job.silo_rounds.filter(round=2, phase="train")}

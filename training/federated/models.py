@@ -22,7 +22,9 @@ class Silo(models.Model):
     supernode_host = models.CharField(max_length=200, help_text="Where the silo's SuperNode runs (host).")
     node_config = models.JSONField(default=dict, help_text="Passed to flower-supernode --node-config.")
     public_key = models.TextField(help_text="The SuperNode's EC public key (OpenSSH format).")
-    node_id = models.CharField(max_length=32, blank=True, help_text="Flower's node id (an unsigned 64-bit int).")
+    node_id = models.CharField(
+        max_length=32, blank=True, help_text="Flower's node id (an unsigned 64-bit int)."
+    )
     last_status = models.CharField(max_length=20, blank=True)
     last_checked_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -69,7 +71,9 @@ class FederatedTrainingJob(QueuedJob):
     local_steps = models.PositiveIntegerField(default=10)
     fraction_train = models.FloatField(default=1.0)
     min_silos = models.PositiveIntegerField(default=2)
-    strategy = models.CharField(max_length=20, choices=FederatedStrategy.choices, default=FederatedStrategy.FEDAVG)
+    strategy = models.CharField(
+        max_length=20, choices=FederatedStrategy.choices, default=FederatedStrategy.FEDAVG
+    )
     proximal_mu = models.FloatField(default=0.0)
     privacy = models.CharField(max_length=20, choices=PrivacyMode.choices, default=PrivacyMode.OFF)
     dp_noise_multiplier = models.FloatField(default=1.0)
@@ -78,12 +82,15 @@ class FederatedTrainingJob(QueuedJob):
     secagg = models.BooleanField(default=False)
     evaluate_each_round = models.BooleanField(default=True)
     record_silo_adapters = models.BooleanField(
-        default=False, help_text="Audit/test mode: keep each silo's returned adapter per round in the run folder."
+        default=False,
+        help_text="Audit/test mode: keep each silo's returned adapter per round in the run folder.",
     )
     round_timeout = models.FloatField(default=3600.0)
 
     flower_run_id = models.CharField(max_length=32, blank=True)
-    run_folder = models.CharField(max_length=500, blank=True, help_text="Absolute: the run folder shared with the SuperLink host.")
+    run_folder = models.CharField(
+        max_length=500, blank=True, help_text="Absolute: the run folder shared with the SuperLink host."
+    )
     current_round = models.PositiveIntegerField(default=0)
     progress_pct = models.FloatField(default=0.0)
     message = models.CharField(max_length=300, blank=True)
@@ -124,3 +131,6 @@ class SiloRound(models.Model):
         app_label = "training"
         ordering = ["job", "round", "phase", "silo_name"]
         indexes = [models.Index(fields=["job", "round"], name="training_siloround_job_round")]
+
+    def __str__(self) -> str:
+        return f"job {self.job_id} round {self.round} {self.phase} {self.silo_name}"

@@ -18,7 +18,7 @@ def stop_run_and_fail(row: FederatedTrainingJob, reason: str) -> bool:
         try:
             services.flower().stop_run(int(row.flower_run_id))
             reason = f"{reason}; Flower run {row.flower_run_id} stopped"
-        except (FlowerError, Exception) as exc:  # noqa: BLE001 - recovery must still end the row
+        except (FlowerError, Exception) as exc:
             log.warning("could not stop Flower run %s: %s", row.flower_run_id, exc)
             reason = f"{reason}; stopping Flower run {row.flower_run_id} failed: {exc}"
     return fail_row(row, reason)

@@ -56,7 +56,9 @@ def run_root() -> Path:
 
 
 def _unreachable(exc: FlowerError) -> ServiceError:
-    return ServiceError(f"The Flower SuperLink at {settings.RMN_FLOWER_SUPERLINK} is unreachable or refused: {exc}")
+    return ServiceError(
+        f"The Flower SuperLink at {settings.RMN_FLOWER_SUPERLINK} is unreachable or refused: {exc}"
+    )
 
 
 # --- silos ---------------------------------------------------------------------------------------------------
@@ -79,14 +81,16 @@ def parse_node_config(value: Any) -> dict[str, str]:
             except ValueError as exc:
                 raise ServiceError(f"node_config cannot be parsed: {exc}", field="node_config") from exc
             if any("=" not in p for p in parts):
-                raise ServiceError('node_config must be key="value" pairs separated by spaces', field="node_config")
+                raise ServiceError(
+                    'node_config must be key="value" pairs separated by spaces', field="node_config"
+                )
             parsed = dict(p.split("=", 1) for p in parts)
     if not isinstance(parsed, dict) or not all(isinstance(k, str) for k in parsed):
         raise ServiceError("node_config must map names to values", field="node_config")
     clean = {k.strip(): str(v) for k, v in parsed.items() if k.strip()}
     if not clean.get("dataset-path"):
         raise ServiceError(
-            "node_config must name the silo-local dataset: dataset-path=\"/path/on/the/silo/train.jsonl\"",
+            'node_config must name the silo-local dataset: dataset-path="/path/on/the/silo/train.jsonl"',
             field="node_config",
         )
     if any("\x00" in k or "\x00" in v for k, v in clean.items()):
@@ -126,7 +130,9 @@ def register_silo(
     retailer = validate_name(retailer, field="retailer", what="The retailer")
     host = (supernode_host or "").strip()
     if not host or len(host) > 200 or any(c.isspace() for c in host):
-        raise ServiceError("supernode_host must be a host name or address (no spaces)", field="supernode_host")
+        raise ServiceError(
+            "supernode_host must be a host name or address (no spaces)", field="supernode_host"
+        )
     config = parse_node_config(node_config)
     config.setdefault("silo-name", name)
     key = _check_public_key(public_key)
@@ -138,7 +144,9 @@ def register_silo(
         try:
             node_id = flower().register_node(key_file, name)
         except FlowerError as exc:
-            raise ServiceError(f"The SuperLink refused the silo's key or is unreachable: {exc}", field="public_key") from exc
+            raise ServiceError(
+                f"The SuperLink refused the silo's key or is unreachable: {exc}", field="public_key"
+            ) from exc
     try:
         silo = Silo.objects.create(
             name=name,
@@ -158,7 +166,11 @@ def register_silo(
 
 def get_silo(name_or_id: Any) -> Silo:
     text = str(name_or_id)
-    silo = Silo.objects.filter(pk=int(text)).first() if text.isdigit() else Silo.objects.filter(name=text).first()
+    silo = (
+        Silo.objects.filter(pk=int(text)).first()
+        if text.isdigit()
+        else Silo.objects.filter(name=text).first()
+    )
     if silo is None:
         raise NotFound(f"Silo {name_or_id} not found")
     return silo
@@ -248,10 +260,14 @@ def submit_federated_job(
     dp_clipping_norm = _number(dp_clipping_norm, float, "dp_clipping_norm", 1e-6, 1e6)
     dp_delta = _number(dp_delta, float, "dp_delta", 1e-12, 0.1)
     if privacy == PrivacyMode.CLIENT_FIXED and dp_noise_multiplier <= 0:
-        raise ServiceError("differential privacy needs a noise multiplier > 0 (ε is unbounded at 0)", field="dp_noise_multiplier")
+        raise ServiceError(
+            "differential privacy needs a noise multiplier > 0 (ε is unbounded at 0)",
+            field="dp_noise_multiplier",
+        )
     if secagg:
         raise ServiceError(
-            "SecAgg+ is not available with this console's Flower Message-API strategies (see README)", field="secagg"
+            "SecAgg+ is not available with this console's Flower Message-API strategies (see README)",
+            field="secagg",
         )
     round_timeout = _number(round_timeout, float, "round_timeout", 10.0, 7 * 24 * 3600.0)
     job = FederatedTrainingJob.objects.create(

@@ -22,6 +22,7 @@ from django.utils import timezone
 from rmnconsole.core.errors import ServiceError
 from rmnconsole.core.heartbeat import Heartbeat, worker_id
 from rmnconsole.core.paths import ADAPTERS, data_dir, data_root, relative_to_root
+from training.engine.config import TrainingConfig
 from training.engine.export import ModelCard, move_into_store, prepare_adapter, remove_quietly
 from training.engine.loading import resolve_model_folder
 from training.engine.model_files import BaseModelUnavailable
@@ -31,7 +32,6 @@ from training.federated.engine.flower_cli import FlowerCli, FlowerError
 from training.federated.engine.initial import write_initial_adapter
 from training.federated.engine.tensors import ADAPTER_CONFIG, ADAPTER_FILE
 from training.federated.models import FederatedTrainingJob, SiloRound
-from training.engine.config import TrainingConfig
 from training.models import Adapter
 
 log = logging.getLogger(__name__)
@@ -59,8 +59,16 @@ def run_federated_job(job_id: int) -> str:
             return _drive(job, folder)
     except RunEnded as end:
         job.finish(end.status, reason=end.reason, message=end.status)
-    except (FlowerError, ServiceError, BaseModelUnavailable) as exc:
-        job.finish(FederatedTrainingJob.Status.FAILED, reason=str(getattr(exc, "message", exc)), message="failed")
+    except FlowerError as exc:
+        job.finish(
+            FederatedTrainingJob.Status.FAILED,
+            reason=f"Flower SuperLink {services.superlink().address}: {exc}",
+            message="failed",
+        )
+    except (ServiceError, BaseModelUnavailable) as exc:
+        job.finish(
+            FederatedTrainingJob.Status.FAILED, reason=str(getattr(exc, "message", exc)), message="failed"
+        )
     except Exception as exc:
         log.exception("federated job %s failed", job_id)
         job.finish(
@@ -73,7 +81,9 @@ def run_federated_job(job_id: int) -> str:
 
 
 def _update(job: FederatedTrainingJob, **fields) -> None:
-    FederatedTrainingJob.objects.filter(pk=job.pk, status=RUNNING).update(heartbeat_at=timezone.now(), **fields)
+    FederatedTrainingJob.objects.filter(pk=job.pk, status=RUNNING).update(
+        heartbeat_at=timezone.now(), **fields
+    )
 
 
 def _overrides(job: FederatedTrainingJob, model_folder: Path, folder: Path, nodes: dict[str, str]) -> dict:
@@ -118,11 +128,11 @@ def _drive(job: FederatedTrainingJob, folder: Path) -> str:
     if folder.exists():
         shutil.rmtree(folder)  # a re-run of a recovered job starts clean
     folder.mkdir(parents=True)
+    cli = services.flower(folder / "flwr-home")
+    nodes = _check_online(job, cli)  # first: an unreachable SuperLink or too few silos fail before any work
     model_folder = resolve_model_folder(job.base_model.source, job.base_model.local_path, data_root())
     _update(job, message="writing the starting adapter")
     write_initial_adapter(model_folder, TrainingConfig(**job.config), folder / rep.INITIAL)
-    cli = services.flower(folder / "flwr-home")
-    nodes = _check_online(job, cli)
     _update(job, message="submitting the Flower run")
     run_id = cli.start_run(_overrides(job, model_folder, folder, nodes), folder)
     _update(job, flower_run_id=str(run_id), message=f"Flower run {run_id} started")
@@ -164,9 +174,14 @@ def _apply(job: FederatedTrainingJob, event: dict) -> None:
         ]  # fmt: skip
         SiloRound.objects.bulk_create(rows)
         done = sum(1 for s in event.get("silos", []))
-        _update(job, current_round=rnd, message=f"round {rnd}/{job.num_rounds}: {kind} ({done} silos answered)")
+        _update(
+            job, current_round=rnd, message=f"round {rnd}/{job.num_rounds}: {kind} ({done} silos answered)"
+        )
     elif kind == "aggregated":
-        fields = {"progress_pct": round(100.0 * rnd / job.num_rounds, 1), "message": f"round {rnd} aggregated"}
+        fields = {
+            "progress_pct": round(100.0 * rnd / job.num_rounds, 1),
+            "message": f"round {rnd} aggregated",
+        }
         if event.get("epsilon") is not None:
             fields["epsilon"] = float(event["epsilon"])
         _update(job, **fields)
@@ -185,7 +200,9 @@ def _failure_reason(folder: Path, state: str, info: dict) -> str:
     if failed:
         return str(failed.get("reason"))
     details = info.get("status-details")
-    return f"the Flower run ended {state.split(':', 1)[-1]}" + (f": {details}" if details and details != "N/A" else "")
+    return f"the Flower run ended {state.split(':', 1)[-1]}" + (
+        f": {details}" if details and details != "N/A" else ""
+    )
 
 
 def lineage_for(job: FederatedTrainingJob, run_id: int, folder: Path) -> dict:
@@ -208,7 +225,10 @@ def lineage_for(job: FederatedTrainingJob, run_id: int, folder: Path) -> dict:
     return {
         "kind": "federated",
         "flower_run_id": str(run_id),
-        "silos": [{"name": s.name, "retailer": s.retailer, "examples": examples.get(s.name, 0)} for s in job.silos.all()],
+        "silos": [
+            {"name": s.name, "retailer": s.retailer, "examples": examples.get(s.name, 0)}
+            for s in job.silos.all()
+        ],
         "rounds": job.num_rounds,
         "local_steps": job.local_steps,
         "strategy": job.strategy,
@@ -288,4 +308,6 @@ def _finish(job: FederatedTrainingJob, folder: Path, run_id: int, state: str, in
             remove_quietly(staging)
             return job.status
     remove_quietly(staging)
-    raise RunEnded(FederatedTrainingJob.Status.FAILED, "Could not register the adapter: no free version number")
+    raise RunEnded(
+        FederatedTrainingJob.Status.FAILED, "Could not register the adapter: no free version number"
+    )

@@ -6,97 +6,217 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('training', '0007_foundation_model_import'),
+        ("training", "0007_foundation_model_import"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Silo',
+            name="Silo",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('retailer', models.CharField(max_length=100)),
-                ('supernode_host', models.CharField(help_text="Where the silo's SuperNode runs (host).", max_length=200)),
-                ('node_config', models.JSONField(default=dict, help_text='Passed to flower-supernode --node-config.')),
-                ('public_key', models.TextField(help_text="The SuperNode's EC public key (OpenSSH format).")),
-                ('node_id', models.CharField(blank=True, help_text="Flower's node id (an unsigned 64-bit int).", max_length=32)),
-                ('last_status', models.CharField(blank=True, max_length=20)),
-                ('last_checked_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, unique=True)),
+                ("retailer", models.CharField(max_length=100)),
+                (
+                    "supernode_host",
+                    models.CharField(help_text="Where the silo's SuperNode runs (host).", max_length=200),
+                ),
+                (
+                    "node_config",
+                    models.JSONField(default=dict, help_text="Passed to flower-supernode --node-config."),
+                ),
+                ("public_key", models.TextField(help_text="The SuperNode's EC public key (OpenSSH format).")),
+                (
+                    "node_id",
+                    models.CharField(
+                        blank=True, help_text="Flower's node id (an unsigned 64-bit int).", max_length=32
+                    ),
+                ),
+                ("last_status", models.CharField(blank=True, max_length=20)),
+                ("last_checked_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='FederatedTrainingJob',
+            name="FederatedTrainingJob",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('completed', 'Completed'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], db_index=True, default='queued', max_length=20)),
-                ('status_reason', models.TextField(blank=True)),
-                ('rq_job_id', models.CharField(blank=True, max_length=100)),
-                ('queue_name', models.CharField(blank=True, max_length=100)),
-                ('worker', models.CharField(blank=True, help_text='host:pid of the process that runs it.', max_length=200)),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('adapter_name', models.CharField(max_length=100)),
-                ('training_type', models.CharField(default='sft', max_length=10)),
-                ('config', models.JSONField(default=dict, help_text='TrainingConfig (LoRA + optimiser) every silo uses.')),
-                ('num_rounds', models.PositiveIntegerField(default=3)),
-                ('local_steps', models.PositiveIntegerField(default=10)),
-                ('fraction_train', models.FloatField(default=1.0)),
-                ('min_silos', models.PositiveIntegerField(default=2)),
-                ('strategy', models.CharField(choices=[('fedavg', 'FedAvg (weighted by examples)'), ('fedprox', 'FedProx')], default='fedavg', max_length=20)),
-                ('proximal_mu', models.FloatField(default=0.0)),
-                ('privacy', models.CharField(choices=[('off', 'Off'), ('client-fixed', 'Client-side DP (fixed clipping + Gaussian noise)')], default='off', max_length=20)),
-                ('dp_noise_multiplier', models.FloatField(default=1.0)),
-                ('dp_clipping_norm', models.FloatField(default=1.0)),
-                ('dp_delta', models.FloatField(default=1e-05)),
-                ('secagg', models.BooleanField(default=False)),
-                ('evaluate_each_round', models.BooleanField(default=True)),
-                ('record_silo_adapters', models.BooleanField(default=False, help_text="Audit/test mode: keep each silo's returned adapter per round in the run folder.")),
-                ('round_timeout', models.FloatField(default=3600.0)),
-                ('flower_run_id', models.CharField(blank=True, max_length=32)),
-                ('run_folder', models.CharField(blank=True, help_text='Absolute: the run folder shared with the SuperLink host.', max_length=500)),
-                ('current_round', models.PositiveIntegerField(default=0)),
-                ('progress_pct', models.FloatField(default=0.0)),
-                ('message', models.CharField(blank=True, max_length=300)),
-                ('epsilon', models.FloatField(blank=True, null=True)),
-                ('cancel_requested', models.BooleanField(default=False)),
-                ('lineage', models.JSONField(blank=True, default=dict)),
-                ('adapter', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='federated_jobs', to='training.adapter')),
-                ('base_model', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='training.foundationmodel')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('silos', models.ManyToManyField(related_name='jobs', to='training.silo')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("completed", "Completed"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        db_index=True,
+                        default="queued",
+                        max_length=20,
+                    ),
+                ),
+                ("status_reason", models.TextField(blank=True)),
+                ("rq_job_id", models.CharField(blank=True, max_length=100)),
+                ("queue_name", models.CharField(blank=True, max_length=100)),
+                (
+                    "worker",
+                    models.CharField(
+                        blank=True, help_text="host:pid of the process that runs it.", max_length=200
+                    ),
+                ),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("adapter_name", models.CharField(max_length=100)),
+                ("training_type", models.CharField(default="sft", max_length=10)),
+                (
+                    "config",
+                    models.JSONField(
+                        default=dict, help_text="TrainingConfig (LoRA + optimiser) every silo uses."
+                    ),
+                ),
+                ("num_rounds", models.PositiveIntegerField(default=3)),
+                ("local_steps", models.PositiveIntegerField(default=10)),
+                ("fraction_train", models.FloatField(default=1.0)),
+                ("min_silos", models.PositiveIntegerField(default=2)),
+                (
+                    "strategy",
+                    models.CharField(
+                        choices=[("fedavg", "FedAvg (weighted by examples)"), ("fedprox", "FedProx")],
+                        default="fedavg",
+                        max_length=20,
+                    ),
+                ),
+                ("proximal_mu", models.FloatField(default=0.0)),
+                (
+                    "privacy",
+                    models.CharField(
+                        choices=[
+                            ("off", "Off"),
+                            ("client-fixed", "Client-side DP (fixed clipping + Gaussian noise)"),
+                        ],
+                        default="off",
+                        max_length=20,
+                    ),
+                ),
+                ("dp_noise_multiplier", models.FloatField(default=1.0)),
+                ("dp_clipping_norm", models.FloatField(default=1.0)),
+                ("dp_delta", models.FloatField(default=1e-05)),
+                ("secagg", models.BooleanField(default=False)),
+                ("evaluate_each_round", models.BooleanField(default=True)),
+                (
+                    "record_silo_adapters",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Audit/test mode: keep each silo's returned adapter per round in the run folder.",
+                    ),
+                ),
+                ("round_timeout", models.FloatField(default=3600.0)),
+                ("flower_run_id", models.CharField(blank=True, max_length=32)),
+                (
+                    "run_folder",
+                    models.CharField(
+                        blank=True,
+                        help_text="Absolute: the run folder shared with the SuperLink host.",
+                        max_length=500,
+                    ),
+                ),
+                ("current_round", models.PositiveIntegerField(default=0)),
+                ("progress_pct", models.FloatField(default=0.0)),
+                ("message", models.CharField(blank=True, max_length=300)),
+                ("epsilon", models.FloatField(blank=True, null=True)),
+                ("cancel_requested", models.BooleanField(default=False)),
+                ("lineage", models.JSONField(blank=True, default=dict)),
+                (
+                    "adapter",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="federated_jobs",
+                        to="training.adapter",
+                    ),
+                ),
+                (
+                    "base_model",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="training.foundationmodel",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                ("silos", models.ManyToManyField(related_name="jobs", to="training.silo")),
             ],
             options={
-                'verbose_name': 'federated training job',
-                'ordering': ['-created_at'],
+                "verbose_name": "federated training job",
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='SiloRound',
+            name="SiloRound",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('round', models.PositiveIntegerField()),
-                ('phase', models.CharField(max_length=10)),
-                ('silo_name', models.CharField(max_length=100)),
-                ('ok', models.BooleanField(default=True)),
-                ('loss', models.FloatField(blank=True, null=True)),
-                ('examples', models.PositiveIntegerField(blank=True, null=True)),
-                ('reason', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('job', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='silo_rounds', to='training.federatedtrainingjob')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("round", models.PositiveIntegerField()),
+                ("phase", models.CharField(max_length=10)),
+                ("silo_name", models.CharField(max_length=100)),
+                ("ok", models.BooleanField(default=True)),
+                ("loss", models.FloatField(blank=True, null=True)),
+                ("examples", models.PositiveIntegerField(blank=True, null=True)),
+                ("reason", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "job",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="silo_rounds",
+                        to="training.federatedtrainingjob",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['job', 'round', 'phase', 'silo_name'],
-                'indexes': [models.Index(fields=['job', 'round'], name='training_siloround_job_round')],
+                "ordering": ["job", "round", "phase", "silo_name"],
+                "indexes": [models.Index(fields=["job", "round"], name="training_siloround_job_round")],
             },
         ),
     ]

@@ -23,12 +23,31 @@ class Command(BaseCommand):
             "--addr", default="127.0.0.1:8000", help="Address for the web server (default 127.0.0.1:8000)."
         )
         parser.add_argument("--no-seed", action="store_true", help="Skip tiny models and demo data.")
+        parser.add_argument(
+            "--federation-demo",
+            type=int,
+            default=0,
+            metavar="N",
+            help="Also start a loopback Flower SuperLink and N demo SuperNodes (1-3), one per demo retailer, "
+            "each with its data in its own folder under var/federation-demo/ (outside the data root).",
+        )
 
-    def handle(self, *args, addr: str, no_seed: bool, **options):
+    def handle(self, *args, addr: str, no_seed: bool, federation_demo: int = 0, **options):
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("database ready")
         if not no_seed:
             self._seed()
+        flower_demo = None
+        if federation_demo:
+            from training.federated.demo import start_demo_federation
+
+            try:
+                flower_demo = start_demo_federation(federation_demo)
+            except Exception as exc:
+                raise CommandError(f"the federation demo did not start: {exc}") from None
+            self.stdout.write(
+                f"Flower SuperLink at {flower_demo.link.address} with {federation_demo} demo SuperNodes (TLS, node auth)"
+            )
 
         embedded = None
         env = dict(os.environ)
@@ -75,6 +94,8 @@ class Command(BaseCommand):
         finally:
             self.stdout.write("stopping workers and web server …")
             supervisor.stop_all()
+            if flower_demo is not None:
+                flower_demo.stop()
             if embedded is not None:
                 embedded.stop()
             self.stdout.write("stopped")

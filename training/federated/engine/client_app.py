@@ -25,7 +25,7 @@ def _settings(context: Context) -> tuple[Path, str, TrainingConfig, str]:
 
 
 def _numpy(record: ArrayRecord) -> dict:
-    return {key: record[key].numpy() for key in record.keys()}
+    return {key: record[key].numpy() for key in record}
 
 
 def _silo(context: Context) -> ConfigRecord:
@@ -59,7 +59,7 @@ def train(msg: Message, context: Context) -> Message:
         float(round_config.get("proximal-mu", 0.0)),
     )
     metrics = MetricRecord({"train_loss": result.train_loss, "num-examples": result.num_examples})
-    arrays = ArrayRecord({k: Array(result.arrays[k]) for k in msg.content["arrays"].keys()})
+    arrays = ArrayRecord({k: Array(result.arrays[k]) for k in msg.content["arrays"]})
     content = RecordDict({"arrays": arrays, "metrics": metrics, "silo": _silo(context)})
     return Message(content=content, reply_to=msg)
 

@@ -51,7 +51,13 @@ def child_env(home: Path | None = None) -> dict[str, str]:
 
 def write_home(home: Path, link: SuperLinkAddress) -> Path:
     home.mkdir(parents=True, exist_ok=True)
-    lines = ["[superlink]", f'default = "{CONNECTION}"', "", f"[superlink.{CONNECTION}]", f'address = "{link.address}"']
+    lines = [
+        "[superlink]",
+        f'default = "{CONNECTION}"',
+        "",
+        f"[superlink.{CONNECTION}]",
+        f'address = "{link.address}"',
+    ]
     lines.append(f"insecure = {'true' if link.insecure else 'false'}")
     if link.root_certificates:
         lines.append(f"root-certificates = {json.dumps(link.root_certificates)}")
@@ -89,13 +95,17 @@ class FlowerCli:
             raise FlowerError(f"the SuperLink at {self.link.address} did not answer in time") from exc
         payload = _last_json(done.stdout)
         if done.returncode != 0 or payload is None or payload.get("success") is False:
-            reason = (payload or {}).get("error-message") or _last_line(done.stderr) or _last_line(done.stdout)
-            raise FlowerError(_plain(reason) or f"flwr {args[0]} failed (exit {done.returncode})")
+            reason = (
+                (payload or {}).get("error-message") or _last_line(done.stderr) or _last_line(done.stdout)
+            )
+            raise FlowerError(_last_line(_plain(reason)) or f"flwr {args[0]} failed (exit {done.returncode})")
         return payload
 
     def start_run(self, overrides: dict[str, Any], folder: Path) -> int:
         config = folder / "run-config.toml"
-        config.write_text("".join(f"{k} = {_toml_value(v)}\n" for k, v in overrides.items()), encoding="utf-8")
+        config.write_text(
+            "".join(f"{k} = {_toml_value(v)}\n" for k, v in overrides.items()), encoding="utf-8"
+        )
         payload = self.call("run", str(APP_DIR), CONNECTION, "--run-config", str(config))
         return int(payload["run-id"])
 

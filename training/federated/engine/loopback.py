@@ -172,7 +172,9 @@ def node_config_string(values: dict[str, str]) -> str:
     return " ".join(f"{k}={json.dumps(v)}" for k, v in values.items())
 
 
-def start_supernode(folder: Path, link: SuperLinkAddress, node_config: dict[str, str], private_key: Path) -> Process:
+def start_supernode(
+    folder: Path, link: SuperLinkAddress, node_config: dict[str, str], private_key: Path
+) -> Process:
     cmd = [
         flwr_bin("flower-supernode"),
         "--root-certificates",

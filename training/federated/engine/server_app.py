@@ -28,7 +28,9 @@ class TooFewSilos(RuntimeError):
 class RecordingGrid:
     """Delegates to Flower's Grid; notes each round's replies per silo in the report (never any silo data)."""
 
-    def __init__(self, grid: Grid, writer: rep.ReportWriter, nodes: dict[int, str], min_silos: int, record: bool):
+    def __init__(
+        self, grid: Grid, writer: rep.ReportWriter, nodes: dict[int, str], min_silos: int, record: bool
+    ):
         self._grid = grid
         self.writer = writer
         self.nodes = nodes
@@ -62,13 +64,16 @@ class RecordingGrid:
                 failed.append({"silo": self._name(node), "node": node, "reason": reply.error.reason})
                 continue
             metrics = next(iter(reply.content.metric_records.values()))
-            entry = {"silo": self._name(node, reply), "node": node, **{k: metrics[k] for k in metrics.keys()}}
+            entry = {"silo": self._name(node, reply), "node": node, **{k: metrics[k] for k in metrics}}
             ok.append(entry)
             if self.record and kind == MessageType.TRAIN:
                 arrays = reply.content["arrays"]
                 save_arrays(
-                    {k: arrays[k].numpy() for k in arrays.keys()},
-                    self.writer.folder / rep.SILO_RECORDS / f"round-{self.round}" / f"{entry['silo']}.safetensors",
+                    {k: arrays[k].numpy() for k in arrays},
+                    self.writer.folder
+                    / rep.SILO_RECORDS
+                    / f"round-{self.round}"
+                    / f"{entry['silo']}.safetensors",
                 )
         answered = {r.metadata.src_node_id for r in replies}
         dropped = [{"silo": self._name(n), "node": n, "reason": "no reply before the round timed out"}
@@ -137,7 +142,10 @@ def main(grid: Grid, context: Context) -> None:
             if server_round == 0:
                 return None
             # The aggregate the next round starts from (after DP noise when DP is on).
-            save_arrays({k: arrays[k].numpy() for k in arrays.keys()}, writer.folder / f"round-{server_round}.safetensors")
+            save_arrays(
+                {k: arrays[k].numpy() for k in arrays},
+                writer.folder / f"round-{server_round}.safetensors",
+            )
             extra = {}
             if dp is not None and dp.privacy_spent() is not None:
                 spent = dp.privacy_spent()
@@ -154,7 +162,7 @@ def main(grid: Grid, context: Context) -> None:
             evaluate_fn=after_round,
         )
         final = result.arrays
-        save_arrays({k: final[k].numpy() for k in final.keys()}, writer.folder / rep.FINAL)
+        save_arrays({k: final[k].numpy() for k in final}, writer.folder / rep.FINAL)
         writer.event("completed", rounds=int(cfg["num-rounds"]))
     except Exception as exc:
         writer.event("failed", reason=f"{type(exc).__name__}: {exc}")

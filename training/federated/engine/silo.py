@@ -13,11 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from training.engine.callback import ProgressCallback
 from training.engine.config import TrainingConfig
-from training.engine.data import DatasetRowError
-from training.engine.loading import detect_device
-from training.engine.runner import TrainingRun, build_trainer
+
+# torch/transformers/trl are imported inside the functions, after the dataset check: each ClientApp message is a
+# fresh process, and a silo whose dataset is missing answers with the reason in a second instead of ~10 s.
 
 
 class SiloDataError(ValueError):
@@ -41,6 +40,11 @@ def check_dataset(path: str) -> Path:
 
 
 def _trainer(model_folder: Path, dataset: Path, config: TrainingConfig, training_type: str, workdir: Path):
+    from training.engine.callback import ProgressCallback
+    from training.engine.data import DatasetRowError
+    from training.engine.loading import detect_device
+    from training.engine.runner import TrainingRun, build_trainer
+
     run = TrainingRun(
         training_type=training_type,
         model_folder=model_folder,
@@ -67,7 +71,9 @@ def _load_global(trainer, arrays: dict[str, np.ndarray]) -> None:
         if tuple(own[key].shape) != tuple(value.shape):
             raise SiloDataError(f"adapter shape mismatch at {key}: {value.shape} vs {tuple(own[key].shape)}")
     device = next(trainer.model.parameters()).device
-    set_peft_model_state_dict(trainer.model, {k: torch.from_numpy(np.array(v)).to(device) for k, v in arrays.items()})
+    set_peft_model_state_dict(
+        trainer.model, {k: torch.from_numpy(np.array(v)).to(device) for k, v in arrays.items()}
+    )
 
 
 def _proximal(trainer, mu: float) -> None:

@@ -40,8 +40,8 @@ def weighted_average(adapters: list[dict[str, np.ndarray]], weights: list[float]
             if adapter[key].shape != adapters[0][key].shape:
                 raise ValueError(f"{key}: shapes differ ({adapter[key].shape} vs {adapters[0][key].shape})")
     return {
-        key: sum(a[key].astype(np.float64) * (w / total) for a, w in zip(adapters, weights, strict=True)).astype(
-            adapters[0][key].dtype
-        )
+        key: sum(
+            a[key].astype(np.float64) * (w / total) for a, w in zip(adapters, weights, strict=True)
+        ).astype(adapters[0][key].dtype)
         for key in keys
     }
