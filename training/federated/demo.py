@@ -18,7 +18,7 @@ def demo_root() -> Path:
     return Path(settings.BASE_DIR) / "var" / "federation-demo"
 
 
-def start_demo_federation(count: int, root: Path | None = None) -> Federation:
+def start_demo_federation(count: int, root: Path | None = None, port: int | None = None) -> Federation:
     """Start it, register the silos (rows named demo-<retailer>) and point this process's settings at it."""
     if not 1 <= count <= len(DEMO_RETAILERS):
         raise ValueError(
@@ -28,7 +28,7 @@ def start_demo_federation(count: int, root: Path | None = None) -> Federation:
     if root.resolve().is_relative_to(Path(settings.RMN_DATA_ROOT).resolve()):
         raise ValueError("the demo silos' folders must lie outside the console's data root")
     shutil.rmtree(root / "superlink", ignore_errors=True)  # a fresh SuperLink state: keys are new each start
-    federation = start_federation(root, root / "console-home")
+    federation = start_federation(root, root / "console-home", port)
     try:
         for retailer in DEMO_RETAILERS[:count]:
             dataset = write_silo_dataset(root / "silo-data" / retailer, retailer, count=48)

@@ -37,17 +37,7 @@ class Command(BaseCommand):
         self.stdout.write("database ready")
         if not no_seed:
             self._seed()
-        flower_demo = None
-        if federation_demo:
-            from training.federated.demo import start_demo_federation
-
-            try:
-                flower_demo = start_demo_federation(federation_demo)
-            except Exception as exc:
-                raise CommandError(f"the federation demo did not start: {exc}") from None
-            self.stdout.write(
-                f"Flower SuperLink at {flower_demo.link.address} with {federation_demo} demo SuperNodes (TLS, node auth)"
-            )
+        demo_args = self._federation_demo(federation_demo) if federation_demo else None
 
         embedded = None
         env = dict(os.environ)
@@ -80,6 +70,9 @@ class Command(BaseCommand):
                     f"inference-{os.getpid()}",
                 ],
             )
+            if demo_args:
+                # Loopback SuperLink + demo SuperNodes (training's `federation_demo` command); workers get its address.
+                supervisor.start("federation-demo", demo_args)
             supervisor.start("recovery", ["recover_jobs"])
             if "monitor_host" in get_commands():
                 supervisor.start("monitor", ["monitor_host"])
@@ -94,11 +87,26 @@ class Command(BaseCommand):
         finally:
             self.stdout.write("stopping workers and web server …")
             supervisor.stop_all()
-            if flower_demo is not None:
-                flower_demo.stop()
             if embedded is not None:
                 embedded.stop()
             self.stdout.write("stopped")
+
+    def _federation_demo(self, count: int) -> list[str]:
+        import socket
+
+        if not 1 <= count <= 3:
+            raise CommandError("--federation-demo takes 1 to 3 (one SuperNode per demo retailer)")
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        root = settings.BASE_DIR / "var" / "federation-demo"
+        os.environ["RMN_FLOWER_SUPERLINK"] = f"127.0.0.1:{port}"
+        os.environ["RMN_FLOWER_ROOT_CERTIFICATES"] = str(root / "superlink" / "tls" / "ca.pem")
+        os.environ["RMN_FLOWER_INSECURE"] = "0"
+        self.stdout.write(
+            f"Flower demo: SuperLink on 127.0.0.1:{port} with {count} SuperNodes (TLS, node auth)"
+        )
+        return ["federation_demo", "--silos", str(count), "--port", str(port), "--root", str(root)]
 
     def _seed(self) -> None:
         call_command("build_tiny_models", stdout=self.stdout)

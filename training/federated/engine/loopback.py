@@ -231,8 +231,8 @@ class Federation:
         self.superlink.kill(signal.SIGTERM)
 
 
-def start_federation(root: Path, console_home: Path) -> Federation:
-    proc, link = start_superlink(root / "superlink")
+def start_federation(root: Path, console_home: Path, port: int | None = None) -> Federation:
+    proc, link = start_superlink(root / "superlink", port)
     cli = FlowerCli(console_home, link)
     try:
         wait_for_superlink(cli, proc)
