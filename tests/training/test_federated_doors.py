@@ -225,3 +225,23 @@ def test_facade(silos, tiny_llama, no_superlink):
     assert console.get_federated_job(job_id)["status"] == "queued"
     assert console.cancel_federated_job(job_id) == "cancelled"
     assert {s["name"] for s in console.list_silos()} == {"alpha", "beta", "gamma"}
+
+
+def test_recovery_stops_the_flower_run_of_a_dead_horse(silos, tiny_llama, no_superlink):
+    """A horse killed mid-run: recovery fails the row and tries `flwr stop` on its run (here the SuperLink is
+    down, so the reason says the stop failed — the row still ends)."""
+    from rmnconsole.core import recovery
+    from training.federated import services
+    from training.federated.models import FederatedTrainingJob
+
+    job = services.submit_federated_job(
+        adapter_name="fed_dead", base_model=tiny_llama.name, silos=["alpha", "beta"]
+    )
+    job.claim("nohost:999999")
+    FederatedTrainingJob.objects.filter(pk=job.pk).update(flower_run_id="12345")
+    kind = next(k for k in recovery.job_kinds() if k.model is FederatedTrainingJob)
+    job.refresh_from_db()
+    assert kind.fail(job, "Worker lost")
+    job.refresh_from_db()
+    assert job.status == "failed"
+    assert job.status_reason.startswith("Worker lost; stopping Flower run 12345 failed: ")
