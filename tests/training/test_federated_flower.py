@@ -97,9 +97,40 @@ def test_silo_status_comes_from_the_superlink(flower_settings, db):
     assert {s.name: s.last_status for s in silos} == dict.fromkeys(SILOS, "online")
 
 
-def test_federated_run_aggregates_example_weighted_and_keeps_data_in_silos(
+def test_dp_run_completes_and_reports_epsilon(flower_settings, rq_worker, tiny_llama):
+    """Client-side DP (silos clip, the ServerApp adds noise) with Flower's RDP accountant: ε is reported."""
+    from training.federated import services
+    from training.federated.models import FederatedTrainingJob
+
+    _silo_rows(flower_settings, SILOS)
+    job = services.submit_federated_job(
+        adapter_name="fed_dp",
+        base_model=tiny_llama.name,
+        silos=list(SILOS),
+        config=CONFIG,
+        num_rounds=1,
+        local_steps=1,
+        min_silos=3,
+        privacy="client-fixed",
+        dp_noise_multiplier=0.5,
+        dp_clipping_norm=1.0,
+        evaluate_each_round=False,
+    )
+    out = rq_worker.run_burst("default")
+    job.refresh_from_db()
+    assert job.status == FederatedTrainingJob.Status.COMPLETED, (job.status_reason, out.stdout[-3000:])
+    assert job.epsilon is not None and job.epsilon > 0
+    assert (
+        job.lineage["privacy"]["epsilon"] == job.epsilon and job.lineage["privacy"]["mode"] == "client-fixed"
+    )
+    assert {r.silo_name for r in job.silo_rounds.filter(round=1, phase="train", ok=True)} == set(SILOS)
+    assert os.path.isfile(job.adapter.abs_path() / "adapter_model.safetensors")
+
+
+def test_federated_run_aggregates_example_weighted_survives_a_killed_silo_and_keeps_data_in_silos(
     flower_settings, rq_worker, tiny_llama, data_root
 ):
+    """Runs after the DP test (file order): it kills a SuperNode of the shared federation."""
     from training.federated import services
     from training.federated.models import FederatedTrainingJob
     from training.models import Adapter
@@ -114,19 +145,25 @@ def test_federated_run_aggregates_example_weighted_and_keeps_data_in_silos(
         local_steps=2,
         min_silos=2,
         record_silo_adapters=True,
+        round_timeout=240,
     )
-    out = rq_worker.run_burst("default")
-    job.refresh_from_db()
-    assert job.status == FederatedTrainingJob.Status.COMPLETED, (job.status_reason, out.stdout[-3000:])
+    worker = rq_worker.start("default")
+    # Kill one silo's SuperNode (and its ClientApp) once round 1 is in: round 2 goes on with the other two.
+    _wait(lambda: job.silo_rounds.filter(round=1, phase="evaluate").exists() or _finished(job))
+    assert not _finished(job), job.status_reason
+    flower_settings.nodes["retailer_gamma"].kill(signal.SIGKILL)
+    _wait(lambda: _finished(job), timeout=900)
+    log = Path(worker.log_path).read_text()[-3000:]
+    assert job.status == FederatedTrainingJob.Status.COMPLETED, (job.status_reason, log)
 
     folder = Path(job.run_folder)
-    for rnd in (1, 2):
+    for rnd, answered in ((1, SILOS), (2, SILOS[:2])):
         trained = {r.silo_name: r.examples for r in job.silo_rounds.filter(round=rnd, phase="train", ok=True)}
-        assert set(trained) == set(SILOS)
+        assert set(trained) == set(answered)
         returned = [
-            load_arrays(folder / rep.SILO_RECORDS / f"round-{rnd}" / f"{s}.safetensors") for s in SILOS
+            load_arrays(folder / rep.SILO_RECORDS / f"round-{rnd}" / f"{s}.safetensors") for s in answered
         ]
-        expected = weighted_average(returned, [trained[s] for s in SILOS])
+        expected = weighted_average(returned, [trained[s] for s in answered])
         aggregate = load_arrays(folder / f"round-{rnd}.safetensors")
         assert list(aggregate) == list(expected)
         for key in expected:
@@ -137,7 +174,10 @@ def test_federated_run_aggregates_example_weighted_and_keeps_data_in_silos(
         failed = job.silo_rounds.get(round=rnd, phase="train", silo_name="retailer_delta")
         assert not failed.ok and "dataset not found on this silo: missing.jsonl" in failed.reason
         evaluated = job.silo_rounds.filter(round=rnd, phase="evaluate", ok=True)
-        assert {r.silo_name for r in evaluated} == set(SILOS) and all(r.loss > 0 for r in evaluated)
+        assert {r.silo_name for r in evaluated} == set(answered) and all(r.loss > 0 for r in evaluated)
+    # The killed silo is reported as failed/dropped in round 2, with a reason.
+    gone = job.silo_rounds.get(round=2, phase="train", silo_name="retailer_gamma")
+    assert not gone.ok and gone.reason
 
     adapter = job.adapter
     assert adapter.adapter_type == Adapter.AdapterType.DOMAIN
@@ -156,41 +196,3 @@ def test_federated_run_aggregates_example_weighted_and_keeps_data_in_silos(
     for path in Path(data_root).rglob("*"):
         if path.is_file() and path.suffix in (".jsonl", ".json", ".md", ".txt"):
             assert marker not in path.read_bytes(), path
-
-
-def test_dp_run_reports_epsilon_and_survives_a_killed_silo(flower_settings, rq_worker, tiny_llama):
-    from training.federated import services
-    from training.federated.models import FederatedTrainingJob
-
-    _silo_rows(flower_settings, SILOS)
-    job = services.submit_federated_job(
-        adapter_name="fed_dp",
-        base_model=tiny_llama.name,
-        silos=list(SILOS),
-        config=CONFIG,
-        num_rounds=2,
-        local_steps=1,
-        min_silos=2,
-        privacy="client-fixed",
-        dp_noise_multiplier=0.5,
-        dp_clipping_norm=1.0,
-        evaluate_each_round=False,
-        round_timeout=300,
-    )
-    worker = rq_worker.start("default")
-    # Kill one silo's SuperNode (and its ClientApp) once round 1 is in: round 2 goes on with the other two.
-    _wait(lambda: job.silo_rounds.filter(round=1, phase="train").exists() or _finished(job))
-    assert not _finished(job), FederatedTrainingJob.objects.get(pk=job.pk).status_reason
-    flower_settings.nodes["retailer_gamma"].kill(signal.SIGKILL)
-    _wait(lambda: FederatedTrainingJob.objects.get(pk=job.pk).is_finished, timeout=900)
-    job.refresh_from_db()
-    assert job.status == FederatedTrainingJob.Status.COMPLETED, (
-        job.status_reason,
-        Path(worker.log_path).read_text()[-3000:],
-    )
-    assert job.epsilon is not None and job.epsilon > 0
-    assert job.lineage["privacy"]["epsilon"] == job.epsilon
-    second = {r.silo_name: r.ok for r in job.silo_rounds.filter(round=2, phase="train")}
-    assert second.get("retailer_alpha") and second.get("retailer_beta")
-    assert not second.get("retailer_gamma", False)
-    assert os.path.isfile(job.adapter.abs_path() / "adapter_model.safetensors")

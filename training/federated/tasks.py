@@ -165,7 +165,7 @@ def _apply(job: FederatedTrainingJob, event: dict) -> None:
     if kind in ("train", "evaluate"):
         rows = [
             SiloRound(job=job, round=rnd, phase=kind, silo_name=str(s["silo"])[:100], ok=True,
-                      loss=s.get("train_loss" if kind == "train" else "eval_loss"), examples=s.get("num-examples"))
+                      loss=s.get("train_loss" if kind == "train" else "eval_loss"), examples=s.get("examples", s.get("num-examples")))
             for s in event.get("silos", [])
         ] + [
             SiloRound(job=job, round=rnd, phase=kind, silo_name=str(f["silo"])[:100], ok=False,

@@ -58,7 +58,12 @@ def train(msg: Message, context: Context) -> Message:
         local_steps,
         float(round_config.get("proximal-mu", 0.0)),
     )
-    metrics = MetricRecord({"train_loss": result.train_loss, "num-examples": result.num_examples})
+    # FedAvg weighs by "num-examples". Under accounted DP every silo's clipped update weighs the same (Flower's
+    # accountant assumes it), so the weight is 1 and the real count travels as "examples" for the report.
+    weight = 1 if str(context.run_config["dp"]) != "off" else result.num_examples
+    metrics = MetricRecord(
+        {"train_loss": result.train_loss, "num-examples": weight, "examples": result.num_examples}
+    )
     arrays = ArrayRecord({k: Array(result.arrays[k]) for k in msg.content["arrays"]})
     content = RecordDict({"arrays": arrays, "metrics": metrics, "silo": _silo(context)})
     return Message(content=content, reply_to=msg)

@@ -80,6 +80,12 @@ class RecordingGrid:
                    for n in sorted(sent - answered)]  # fmt: skip
         phase = "train" if kind == MessageType.TRAIN else "evaluate"
         self.writer.event(phase, round=self.round, silos=ok, failed=failed + dropped)
+        if kind == MessageType.TRAIN and self.all_must_answer and (failed or dropped):
+            reasons = "; ".join(f"{f['silo']}: {f['reason']}" for f in failed + dropped)
+            raise TooFewSilos(
+                f"round {self.round}: differential-privacy accounting needs the update of every sampled silo, "
+                f"{len(failed) + len(dropped)} did not send one ({reasons})"
+            )
         if kind == MessageType.TRAIN and len(ok) < self.min_silos:
             reasons = "; ".join(f"{f['silo']}: {f['reason']}" for f in failed + dropped) or "none answered"
             raise TooFewSilos(
@@ -135,7 +141,9 @@ def main(grid: Grid, context: Context) -> None:
         initial = load_arrays(writer.folder / rep.INITIAL / ADAPTER_FILE)
         sampled = max(min_silos, int(len(nodes) * float(cfg["fraction-train"])))
         strategy, dp = _strategy(cfg, sampled)
-        recording = RecordingGrid(grid, writer, nodes, min_silos, bool(cfg["record-silo-adapters"]))
+        recording = RecordingGrid(
+            grid, writer, nodes, min_silos, bool(cfg["record-silo-adapters"]), all_must_answer=dp is not None
+        )
         train_config = ConfigRecord({"proximal-mu": float(cfg["proximal-mu"])})
 
         def after_round(server_round: int, arrays: ArrayRecord) -> MetricRecord | None:
