@@ -103,6 +103,7 @@ def main() -> None:
         base_loss = held_out_loss(model, datasets, config, initial)
         fed_loss = held_out_loss(model, datasets, config, federated)
         central_loss = held_out_loss(model, datasets, config, central)
+        central_short_loss = held_out_loss(model, datasets, config, central_short)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     gap = (fed_loss - central_loss) / central_loss

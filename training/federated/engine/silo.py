@@ -57,6 +57,9 @@ def _trainer(model_folder: Path, dataset: Path, config: TrainingConfig, training
         trainer, _ = build_trainer(run, ProgressCallback(lambda _p: None), detect_device())
     except DatasetRowError as exc:
         raise SiloDataError(f"dataset invalid on this silo: {exc}") from exc
+    from transformers import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)  # no per-step dict in the SuperNode's log
     return trainer
 
 
