@@ -99,6 +99,16 @@ def main() -> None:
             total_steps,
         ).arrays
         central_wall = time.perf_counter() - started
+        # Second reading of "same steps": as many central steps as one silo took (rounds x local steps).
+        per_silo_steps = args.rounds * args.local_steps
+        central_short = silo.train_round(
+            model,
+            str(union),
+            build_config("sft", {**config, "validation_split": 0.0}),
+            "sft",
+            initial,
+            per_silo_steps,
+        ).arrays
 
         base_loss = held_out_loss(model, datasets, config, initial)
         fed_loss = held_out_loss(model, datasets, config, federated)
