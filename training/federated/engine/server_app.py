@@ -29,9 +29,16 @@ class RecordingGrid:
     """Delegates to Flower's Grid; notes each round's replies per silo in the report (never any silo data)."""
 
     def __init__(
-        self, grid: Grid, writer: rep.ReportWriter, nodes: dict[int, str], min_silos: int, record: bool
+        self,
+        grid: Grid,
+        writer: rep.ReportWriter,
+        nodes: dict[int, str],
+        min_silos: int,
+        record: bool,
+        all_must_answer: bool = False,
     ):
         self._grid = grid
+        self.all_must_answer = all_must_answer
         self.writer = writer
         self.nodes = nodes
         self.min_silos = min_silos
