@@ -48,6 +48,10 @@ class RecordingGrid:
     def __getattr__(self, name):
         return getattr(self._grid, name)
 
+    def get_node_ids(self):
+        """Only the job's silos: other SuperNodes connected to the same SuperLink are never sampled."""
+        return [n for n in self._grid.get_node_ids() if n in self.nodes]
+
     def _name(self, node_id: int, reply: Message | None = None) -> str:
         if reply is not None and not reply.has_error() and "silo" in reply.content.config_records:
             name = str(reply.content.config_records["silo"].get("name", ""))
