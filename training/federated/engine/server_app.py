@@ -68,9 +68,15 @@ class RecordingGrid:
             self.round += 1
         sent = {m.metadata.dst_node_id for m in messages}
         replies = list(self._grid.send_and_receive(messages, timeout=timeout))
+        # An error the SuperLink itself answers for a vanished node (Node Unavailable) does not come from that
+        # node: attribute it through reply_to_message_id, else to a sent-but-unanswered node.
+        by_id = {m.metadata.message_id: m.metadata.dst_node_id for m in messages if m.metadata.message_id}
+        unanswered = sorted(sent - {r.metadata.src_node_id for r in replies})
         ok, failed = [], []
         for reply in replies:
-            node = reply.metadata.src_node_id
+            node = by_id.get(reply.metadata.reply_to_message_id, reply.metadata.src_node_id)
+            if node not in sent and reply.has_error() and unanswered:
+                node = unanswered.pop(0)
             if reply.has_error():
                 failed.append({"silo": self._name(node), "node": node, "reason": reply.error.reason})
                 continue
@@ -86,7 +92,7 @@ class RecordingGrid:
                     / f"round-{self.round}"
                     / f"{entry['silo']}.safetensors",
                 )
-        answered = {r.metadata.src_node_id for r in replies}
+        answered = {f["node"] for f in failed} | {e["node"] for e in ok}
         dropped = [{"silo": self._name(n), "node": n, "reason": "no reply before the round timed out"}
                    for n in sorted(sent - answered)]  # fmt: skip
         phase = "train" if kind == MessageType.TRAIN else "evaluate"
