@@ -178,6 +178,7 @@ def test_federated_run_aggregates_example_weighted_survives_a_killed_silo_and_ke
     # The killed silo is reported as failed/dropped in round 2, with a reason.
     gone = job.silo_rounds.get(round=2, phase="train", silo_name="retailer_gamma")
     assert not gone.ok and gone.reason
+    assert not job.silo_rounds.filter(silo_name__startswith="node ").exists()  # every failure has its silo
 
     adapter = job.adapter
     assert adapter.adapter_type == Adapter.AdapterType.DOMAIN
