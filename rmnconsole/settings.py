@@ -168,6 +168,13 @@ RMN_TRAINING_CANCEL_GRACE_SECONDS = envfloat("RMN_TRAINING_CANCEL_GRACE_SECONDS"
 RMN_MODEL_CACHE_SIZE = envint("RMN_MODEL_CACHE_SIZE", 2, minimum=1)
 # After a training job completes, its adapter (and the base once per suite) is evaluated on the inference queue.
 RMN_AUTO_EVALUATE = envbool("RMN_AUTO_EVALUATE", True)
+# Federated learning (training.federated): the Flower SuperLink's Control API, and TLS for talking to it.
+# RMN_FLOWER_RUN_ROOT is a folder both the SuperLink host and the console's workers see (the ServerApp writes
+# each run's report there); it defaults to federated/runs under the data root (loopback/demo topology).
+RMN_FLOWER_SUPERLINK = envstr("RMN_FLOWER_SUPERLINK", "")
+RMN_FLOWER_ROOT_CERTIFICATES = envstr("RMN_FLOWER_ROOT_CERTIFICATES", "")
+RMN_FLOWER_INSECURE = envbool("RMN_FLOWER_INSECURE", False)
+RMN_FLOWER_RUN_ROOT = envstr("RMN_FLOWER_RUN_ROOT", "")
 RMN_SAMPLE_INTERVAL_SECONDS = envfloat("RMN_SAMPLE_INTERVAL_SECONDS", 5.0, minimum=0.5)
 RMN_SAMPLE_RAW_RETENTION_HOURS = envint("RMN_SAMPLE_RAW_RETENTION_HOURS", 24, minimum=1)
 RMN_SAMPLE_MINUTE_RETENTION_DAYS = envint("RMN_SAMPLE_MINUTE_RETENTION_DAYS", 2, minimum=1)

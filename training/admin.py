@@ -3,6 +3,7 @@
 from django.contrib import admin
 
 from rmnconsole.admin import GuardedAdmin
+from training.federated import admin as federated_admin  # noqa: F401 - registers silos and federated jobs
 from training.model_import import admin as model_import_admin  # noqa: F401 - registers ModelImport
 from training.models import Adapter, FoundationModel, TrainingJob, TrainingMetric
 from training.sweeps import admin as sweeps_admin  # noqa: F401 - registers Sweep

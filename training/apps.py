@@ -34,3 +34,6 @@ class TrainingConfig(AppConfig):
 
         live.register_topic(TrainingJob, can_view_job)
         live.register_topic(ModelImport)  # its page (base models) shows every import to any signed-in user
+        from training.federated.recovery import job_kind as federated_job_kind
+
+        recovery.register(federated_job_kind())

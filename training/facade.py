@@ -104,3 +104,56 @@ def cancel_sweep(sweep_id: int) -> str:
     from training.sweeps import services as sweeps
 
     return sweeps.cancel_sweep(sweep_id).status
+
+
+# --- federated learning (training.federated) ---
+def register_silo(
+    name: str, *, retailer: str, supernode_host: str, node_config: Any, public_key: str, user=None
+) -> int:
+    """Register a retailer silo's SuperNode key with the SuperLink; returns the silo id.
+
+    register_silo('alpha-us', retailer='retailer_alpha', supernode_host='silo-a.example',
+                  node_config='dataset-path="/srv/silo/train.jsonl"', public_key=open('node_key.pub').read())
+    """
+    from training.federated import services as fed
+
+    return fed.register_silo(
+        name, retailer=retailer, supernode_host=supernode_host, node_config=node_config, public_key=public_key,
+        user=resolve_user(user),
+    ).pk  # fmt: skip
+
+
+def list_silos() -> list[dict[str, Any]]:
+    """[{'name', 'retailer', 'status'}] with the status from the SuperLink's node list."""
+    from training.federated import services as fed
+
+    silos, _problem = fed.refresh_silo_status()
+    return [{"name": s.name, "retailer": s.retailer, "status": s.last_status} for s in silos]
+
+
+def submit_federated_job(*, user=None, **fields: Any) -> int:
+    """Queue a federated training job (fields as in POST /api/federated/jobs); returns its id."""
+    from training.federated import services as fed
+
+    return fed.submit_federated_job(**fields, user=resolve_user(user)).pk
+
+
+def get_federated_job(job_id: int) -> dict[str, Any]:
+    """{'status', 'reason', 'round', 'epsilon', 'adapter', 'lineage'} of a federated job."""
+    from training.federated import services as fed
+
+    job = fed.get_federated_job(job_id)
+    return {
+        "status": job.status,
+        "reason": job.status_reason,
+        "round": job.current_round,
+        "epsilon": job.epsilon,
+        "adapter": job.adapter.label if job.adapter_id else None,
+        "lineage": {k: v for k, v in job.lineage.items() if k != "traceback"},
+    }
+
+
+def cancel_federated_job(job_id: int) -> str:
+    from training.federated import services as fed
+
+    return fed.cancel_federated_job(job_id).status

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from rmnconsole.core.jobs import FINISHED_STATUSES, JobStatus, QueuedJob
 from rmnconsole.core.rows import NamedVersionMixin
+from training.federated.models import FederatedTrainingJob, Silo, SiloRound  # noqa: F401 - registers them
 from training.model_import.models import ModelImport, SourceKind  # noqa: F401 - registers the import job model
 from training.sweeps.models import Sweep  # noqa: F401 - registers the sweep model
 

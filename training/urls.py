@@ -7,6 +7,7 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("", include("training.model_import.urls")),
     path("", include("training.sweeps.urls")),
+    path("", include("training.federated.urls")),
     path("jobs/table/", views.jobs_table, name="jobs_table"),
     path("new/", views.new_job, name="new"),
     path("new/estimate/", scaleout_views.estimate_partial, name="estimate"),

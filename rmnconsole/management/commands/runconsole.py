@@ -23,12 +23,21 @@ class Command(BaseCommand):
             "--addr", default="127.0.0.1:8000", help="Address for the web server (default 127.0.0.1:8000)."
         )
         parser.add_argument("--no-seed", action="store_true", help="Skip tiny models and demo data.")
+        parser.add_argument(
+            "--federation-demo",
+            type=int,
+            default=0,
+            metavar="N",
+            help="Also start a loopback Flower SuperLink and N demo SuperNodes (1-3), one per demo retailer, "
+            "each with its data in its own folder under var/federation-demo/ (outside the data root).",
+        )
 
-    def handle(self, *args, addr: str, no_seed: bool, **options):
+    def handle(self, *args, addr: str, no_seed: bool, federation_demo: int = 0, **options):
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("database ready")
         if not no_seed:
             self._seed()
+        demo_args = self._federation_demo(federation_demo) if federation_demo else None
 
         embedded = None
         env = dict(os.environ)
@@ -61,6 +70,9 @@ class Command(BaseCommand):
                     f"inference-{os.getpid()}",
                 ],
             )
+            if demo_args:
+                # Loopback SuperLink + demo SuperNodes (training's `federation_demo` command); workers get its address.
+                supervisor.start("federation-demo", demo_args)
             supervisor.start("recovery", ["recover_jobs"])
             if "monitor_host" in get_commands():
                 supervisor.start("monitor", ["monitor_host"])
@@ -79,6 +91,23 @@ class Command(BaseCommand):
             if embedded is not None:
                 embedded.stop()
             self.stdout.write("stopped")
+
+    def _federation_demo(self, count: int) -> list[str]:
+        import socket
+
+        if not 1 <= count <= 3:
+            raise CommandError("--federation-demo takes 1 to 3 (one SuperNode per demo retailer)")
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        root = settings.BASE_DIR / "var" / "federation-demo"
+        os.environ["RMN_FLOWER_SUPERLINK"] = f"127.0.0.1:{port}"
+        os.environ["RMN_FLOWER_ROOT_CERTIFICATES"] = str(root / "superlink" / "tls" / "ca.pem")
+        os.environ["RMN_FLOWER_INSECURE"] = "0"
+        self.stdout.write(
+            f"Flower demo: SuperLink on 127.0.0.1:{port} with {count} SuperNodes (TLS, node auth)"
+        )
+        return ["federation_demo", "--silos", str(count), "--port", str(port), "--root", str(root)]
 
     def _seed(self) -> None:
         call_command("build_tiny_models", stdout=self.stdout)

@@ -1,0 +1,1 @@
+"""RMN federated LoRA Flower App (entry points only)."""
