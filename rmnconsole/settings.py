@@ -154,6 +154,14 @@ RMN_HEARTBEAT_STALE_SECONDS = envint("RMN_HEARTBEAT_STALE_SECONDS", 90, minimum=
 RMN_TRAINING_REPORT_SECONDS = envfloat("RMN_TRAINING_REPORT_SECONDS", 2.0, minimum=0.1)
 RMN_TRAINING_CANCEL_GRACE_SECONDS = envfloat("RMN_TRAINING_CANCEL_GRACE_SECONDS", 60.0, minimum=1)
 RMN_MODEL_CACHE_SIZE = envint("RMN_MODEL_CACHE_SIZE", 2, minimum=1)
+# Serving (/v1): per-token requests per minute (a token's own limit wins), the longest answer, how long a request
+# waits for a worker, when a worker counts as gone, and the batching bounds of `manage.py serve_models`.
+RMN_SERVING_REQUESTS_PER_MINUTE = envint("RMN_SERVING_REQUESTS_PER_MINUTE", 600, minimum=1)
+RMN_SERVING_MAX_TOKENS = envint("RMN_SERVING_MAX_TOKENS", 2048, minimum=1)
+RMN_SERVING_TIMEOUT_SECONDS = envfloat("RMN_SERVING_TIMEOUT_SECONDS", 120.0, minimum=1)
+RMN_SERVING_WORKER_STALE_SECONDS = envint("RMN_SERVING_WORKER_STALE_SECONDS", 10, minimum=2)
+RMN_SERVING_MAX_BATCH = envint("RMN_SERVING_MAX_BATCH", 8, minimum=1)
+RMN_SERVING_BATCH_WAIT_MS = envfloat("RMN_SERVING_BATCH_WAIT_MS", 20.0, minimum=0)
 RMN_SAMPLE_INTERVAL_SECONDS = envfloat("RMN_SAMPLE_INTERVAL_SECONDS", 5.0, minimum=0.5)
 RMN_SAMPLE_RAW_RETENTION_HOURS = envint("RMN_SAMPLE_RAW_RETENTION_HOURS", 24, minimum=1)
 RMN_SAMPLE_MINUTE_RETENTION_DAYS = envint("RMN_SAMPLE_MINUTE_RETENTION_DAYS", 2, minimum=1)

@@ -20,4 +20,5 @@ urlpatterns = [
     path("monitoring/", include("monitoring.urls")),
     # --- root-level app routes ---
     path("metrics", include("monitoring.metrics_urls")),
+    path("v1/", include("federation.serving.urls")),  # the OpenAI-compatible endpoint (Bearer tokens)
 ]
