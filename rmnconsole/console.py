@@ -31,6 +31,12 @@ from datasets_app.mappings.facade import (  # noqa: E402
 
 # --- federation ---
 from federation.facade import compose_federation, import_federation, test_federation  # noqa: E402
+from federation.serving.facade import (  # noqa: E402
+    deploy,
+    list_deployments,
+    promote_deployment,
+    rollback_deployment,
+)
 
 # --- monitoring ---
 from monitoring.facade import acknowledge_alert, get_system_samples, get_system_summary, list_alerts  # noqa: E402
@@ -53,6 +59,7 @@ __all__ = [
     "compose_federation",
     "create_mapping",
     "delete_mapping_draft",
+    "deploy",
     "export_dataset",
     "export_source",
     "get_job_status",
@@ -61,10 +68,13 @@ __all__ = [
     "import_federation",
     "list_alerts",
     "list_datasets",
+    "list_deployments",
     "list_mappings",
     "preview_mapping",
+    "promote_deployment",
     "register_dataset",
     "resume_training_job",
+    "rollback_deployment",
     "seed_demo",
     "submit_training_batch",
     "submit_training_job",
