@@ -61,6 +61,8 @@ class Command(BaseCommand):
                     f"inference-{os.getpid()}",
                 ],
             )
+            # Answers /v1 (deployments): batches concurrent requests per deployment target.
+            supervisor.start("serving-worker", ["serve_models", "--name", f"serve-{os.getpid()}"])
             supervisor.start("recovery", ["recover_jobs"])
             if "monitor_host" in get_commands():
                 supervisor.start("monitor", ["monitor_host"])
