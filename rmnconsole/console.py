@@ -33,6 +33,7 @@ from datasets_app.mappings.facade import (  # noqa: E402
 from federation.facade import compose_federation, import_federation, test_federation  # noqa: E402
 from federation.serving.facade import (  # noqa: E402
     deploy,
+    export_deployment,
     list_deployments,
     promote_deployment,
     rollback_deployment,
@@ -61,6 +62,7 @@ __all__ = [
     "delete_mapping_draft",
     "deploy",
     "export_dataset",
+    "export_deployment",
     "export_source",
     "get_job_status",
     "get_system_samples",

@@ -109,6 +109,20 @@ def canary(request, name: str, stage: str, payload: CanaryIn):
     return _out(services.get_deployment(name).name)
 
 
+@router.post("/{name}/export", response={200: None, **ERRORS})
+def export(
+    request, name: str, format: Literal["peft", "gguf", "merged"] = "peft", stage: StageName = "production"
+):
+    """Download a bundle (zip + README with the exact serve command): peft (vLLM/LoRAX), gguf (llama.cpp/Ollama)
+    or merged (full model; as large as the base)."""
+    from django.http import FileResponse
+
+    from federation.serving.exports import export_deployment
+
+    archive = export_deployment(name, format, request.user, stage=stage)
+    return FileResponse(archive.open("rb"), as_attachment=True, filename=archive.name)
+
+
 @router.delete("/{name}", response={204: None, **ERRORS})
 def delete_deployment(request, name: str):
     services.delete_deployment(name, request.user)

@@ -33,3 +33,10 @@ def list_deployments() -> list[dict]:
 def get_deployment(name: str) -> dict:
     services.get_deployment(name)
     return next(row for row in services.deployment_rows() if row["name"] == name)
+
+
+def export_deployment(name: str, format: str = "peft", *, stage: str = "production", user=None) -> str:
+    """A download bundle of what name@stage serves: peft (vLLM/LoRAX), gguf (Ollama/llama.cpp) or merged."""
+    from federation.serving.exports import export_deployment as build
+
+    return str(build(name, format, resolve_user(user), stage=stage))

@@ -11,5 +11,6 @@ urlpatterns = [
     path("<str:name>/promote/", pages.promote, name="promote"),
     path("<str:name>/rollback/", pages.rollback, name="rollback"),
     path("<str:name>/canary/", pages.canary, name="canary"),
+    path("<str:name>/export/", pages.export, name="export"),
     path("<str:name>/delete/", pages.delete, name="delete"),
 ]

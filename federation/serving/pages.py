@@ -96,6 +96,25 @@ def canary(request, name: str):
 
 
 @require_POST
+def export(request, name: str):
+    from django.http import FileResponse
+
+    from federation.serving.exports import export_deployment
+
+    try:
+        archive = export_deployment(
+            name,
+            request.POST.get("format", "peft"),
+            request.user,
+            stage=request.POST.get("stage", "production"),
+        )
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        return redirect("deployments:index")
+    return FileResponse(archive.open("rb"), as_attachment=True, filename=archive.name)
+
+
+@require_POST
 def delete(request, name: str):
     return _act(
         request, lambda: services.delete_deployment(name, request.user), f"Deployment {name} deleted."

@@ -18,12 +18,17 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("action", choices=["list", "set", "promote", "rollback", "canary", "delete"])
+        parser.add_argument(
+            "action", choices=["list", "set", "promote", "rollback", "canary", "export", "delete"]
+        )
         parser.add_argument("name", nargs="?")
         parser.add_argument("--stage", default=None, help="production (default) or staging.")
         parser.add_argument("--federation", default=None, help="Federation id or name.")
         parser.add_argument("--adapter", default=None, help="Adapter id, name or 'name vN'.")
         parser.add_argument("--percent", type=int, default=None, help="canary: share of requests (0 = off).")
+        parser.add_argument(
+            "--format", default="peft", choices=["peft", "gguf", "merged"], help="export format."
+        )
         parser.add_argument("--user", default=None, help="Staff username recorded in the audit log.")
 
     def handle(self, *args, action: str, name: str | None, **options):
@@ -53,6 +58,14 @@ class Command(BaseCommand):
                 services.set_canary(
                     name, options["stage"] or "production", user, percent=options["percent"], **target
                 )
+            elif action == "export":
+                from federation.serving.exports import export_deployment
+
+                archive = export_deployment(
+                    name, options["format"], user, stage=options["stage"] or "production"
+                )
+                self.stdout.write(str(archive))
+                return
             elif action == "delete":
                 services.delete_deployment(name, user)
                 self.stdout.write(f"deleted {name}")
