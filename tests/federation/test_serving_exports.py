@@ -35,7 +35,9 @@ def test_gguf_export_rebuilds_every_delta_of_peft(fed, staff_user, staff_client,
     assert meta["general.architecture"] == "llama" and meta["adapter.lora.alpha"] == fed.task.alpha
 
     # PEFT's own ΔW for every adapted module (q/k rows in llama.cpp's rotary order, as its converter writes them).
-    peft_model = PeftModel.from_pretrained(load_causal_lm(tiny_models["tiny-llama"]), str(fed.task.abs_path()))
+    peft_model = PeftModel.from_pretrained(
+        load_causal_lm(tiny_models["tiny-llama"]), str(fed.task.abs_path())
+    )
     config = peft_model.base_model.model.config
     names = {"q_proj": "attn_q", "v_proj": "attn_v", "o_proj": "attn_output"}
     checked = 0
@@ -69,7 +71,9 @@ def test_peft_and_merged_bundles(fed, make_federation, staff_user, staff_client,
     assert "Size warning" in (folder / "README.md").read_text()
     assert not list(folder.rglob("*.bin")) and list(folder.rglob("*.safetensors"))
     merged = AutoModelForCausalLM.from_pretrained(folder / "model")
-    peft_model = PeftModel.from_pretrained(load_causal_lm(tiny_models["tiny-llama"]), str(fed.retailer.abs_path()))
+    peft_model = PeftModel.from_pretrained(
+        load_causal_lm(tiny_models["tiny-llama"]), str(fed.retailer.abs_path())
+    )
     ids = torch.tensor([[1, 5, 9, 13, 2]])
     with torch.no_grad():
         assert torch.allclose(merged(ids).logits, peft_model(ids).logits, atol=1e-4)
