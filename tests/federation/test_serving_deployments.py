@@ -99,7 +99,7 @@ def test_canary_sends_exactly_its_share_and_figures_per_target(fed, staff_user):
         services.set_canary(deployment, "production", staff_user, percent=101, adapter=fed.task.pk)
 
 
-def test_v1_refuses_before_any_worker(fed, client, user, staff_user):
+def test_v1_refuses_before_any_worker(fed, client, user, staff_user, settings):
     services.create_deployment("amazon-planning", staff_user, adapter=fed.retailer.pk)
     services.create_deployment("other", staff_user, adapter=fed.task.pk)
     _, key = ApiToken.issue(user)
@@ -132,6 +132,10 @@ def test_v1_refuses_before_any_worker(fed, client, user, staff_user):
         assert (answer.status_code, answer.json()["error"]["param"]) == (400, param)
     no_worker = chat({"model": "amazon-planning", "messages": [{"role": "user", "content": "hi"}]})
     assert no_worker.status_code == 503 and no_worker.json()["error"]["code"] == "no_worker"
+    settings.RMN_METRICS_TOKEN, settings.RMN_METRICS_ALLOW = "", ["127.0.0.1/32"]
+    metrics = client.get("/metrics").content.decode()
+    assert 'rmn_serving_errors_total{deployment="amazon-planning",target="amazon_schema v1"} 1.0' in metrics
+    assert "rmn_serving_workers 0.0" in metrics
     # An inference-scoped token opens /v1 for its deployments only, and no other API.
     scoped_auth = {"HTTP_AUTHORIZATION": f"Bearer {scoped}"}
     assert (
