@@ -46,7 +46,10 @@ def load_target(target: dict):
     )
     from federation.engine import runtime
 
+    inference_worker.honour_clear_requests()
     lookup = inference_worker.model_cache().get_or_load(("adapter", adapter.pk), lambda: runtime.build(spec))
+    if not lookup.hit:
+        inference_worker.publish_state()
     return lookup.value
 
 
@@ -193,6 +196,22 @@ class ServingLoop:
                 logger.warning("serving heartbeat failed", exc_info=True)
             time.sleep(1.0)
 
+    def _once(self) -> int:
+        """One batch: how many requests it answered (0 when none came within a second)."""
+        targets = broker.watched_targets()
+        if not targets:
+            time.sleep(0.2)
+            return 0
+        taken = broker.take_batch(
+            sorted(targets), self.max_batch if self.batching else 1, self.wait_ms if self.batching else 0
+        )
+        if taken is None:
+            return 0
+        close_old_connections()
+        key, requests = taken
+        run_batch(key, requests, batching=self.batching)
+        return len(requests)
+
     def run(self, *, max_batches: int | None = None) -> None:
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
@@ -201,21 +220,14 @@ class ServingLoop:
         batches = 0
         try:
             while not self.stopping and (max_batches is None or batches < max_batches):
-                targets = broker.watched_targets()
-                if not targets:
-                    time.sleep(0.2)
+                try:
+                    served = self._once()
+                except Exception:  # Redis or the database blinked: log, wait, go on (never die on one batch)
+                    logger.exception("serving loop iteration failed")
+                    time.sleep(1.0)
                     continue
-                taken = broker.take_batch(
-                    sorted(targets),
-                    self.max_batch if self.batching else 1,
-                    self.wait_ms if self.batching else 0,
-                )
-                if taken is None:
-                    continue
-                close_old_connections()
-                key, requests = taken
-                run_batch(key, requests, batching=self.batching)
-                self.served += len(requests)
-                batches += 1
+                if served:
+                    self.served += served
+                    batches += 1
         finally:
             broker.forget_worker(self.name)
