@@ -198,6 +198,7 @@ def in_process_ms(base: Path, adapter_dir: Path, repeats: int) -> float:
 
 
 def main() -> None:
+    global MAX_TOKENS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--base", type=Path, default=REPO / "var" / "cache" / "base-models" / "SmolLM2-135M-Instruct"
@@ -208,7 +209,6 @@ def main() -> None:
     parser.add_argument("--lone", type=int, default=5, help="lone requests (latency baseline)")
     parser.add_argument("--max-tokens", type=int, default=MAX_TOKENS, help="new tokens per request (greedy)")
     args = parser.parse_args()
-    global MAX_TOKENS
     MAX_TOKENS = args.max_tokens
     if not (args.base / "config.json").is_file():
         sys.exit(f"{args.base} is not a model folder (config.json missing)")
