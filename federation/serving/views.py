@@ -6,6 +6,7 @@ import time
 from functools import wraps
 
 from django.conf import settings
+from redis.exceptions import RedisError
 from django.http import JsonResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -54,6 +55,11 @@ def openai_view(method: str):
                 return view(request, token, *args, **kwargs)
             except ApiError as exc:
                 return exc.response()
+            except RedisError:
+                # The queue between this process and the workers is down: nothing can be served right now.
+                return ApiError(
+                    503, "The serving queue is unavailable; try again shortly.", code="unavailable"
+                ).response()
 
         return wrapper
 
