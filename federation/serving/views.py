@@ -6,10 +6,10 @@ import time
 from functools import wraps
 
 from django.conf import settings
-from redis.exceptions import RedisError
 from django.http import JsonResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
+from redis.exceptions import RedisError
 
 from federation.serving import broker, protocol, stats
 from federation.serving.models import Deployment
