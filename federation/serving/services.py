@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from federation.models import Federation
-from federation.services import check_text, require_staff, resolve_adapter
+from federation.services import check_id, check_text, require_staff, resolve_adapter
 from federation.serving.models import (
     PRODUCTION,
     STAGES,
@@ -61,11 +61,15 @@ def resolve_target(federation=None, adapter=None) -> Federation | Adapter:
     if (federation in (None, "")) == (adapter in (None, "")):
         raise ServiceError("Give exactly one target: a federation or an adapter.", field="federation")
     if adapter not in (None, ""):
-        return resolve_adapter(int(adapter) if str(adapter).isdigit() else adapter)
+        return resolve_adapter(check_id(int(adapter), "Adapter") if str(adapter).isdigit() else adapter)
     value = federation
     if isinstance(value, Federation):
         return value
-    lookup = {"pk": int(value)} if str(value).isdigit() else {"name": check_text(value, "federation", "Name")}
+    lookup = (
+        {"pk": check_id(int(value), "Federation")}
+        if str(value).isdigit()
+        else {"name": check_text(value, "federation", "Name")}
+    )
     found = Federation.objects.filter(**lookup).first()
     if found is None:
         raise NotFound(f"Unknown federation {value!r}.", field="federation")
@@ -83,7 +87,8 @@ def check_stage(stage: str) -> str:
 
 
 def get_deployment(value: int | str) -> Deployment:
-    lookup = {"pk": int(value)} if str(value).isdigit() else {"name": str(value)}
+    text = check_text(value, "name", "The deployment name")
+    lookup = {"pk": check_id(int(text), "Deployment")} if text.isdigit() else {"name": text}
     found = Deployment.objects.filter(**lookup).first()
     if found is None:
         raise NotFound(f"Unknown deployment {value!r}.")
