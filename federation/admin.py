@@ -72,3 +72,7 @@ class ABTestAdmin(GuardedAdmin):
     list_display = ("name", "federation_a", "federation_b", "status", "prompt_source", "created_at")
     list_filter = ("status", "prompt_source")
     search_fields = ("name", "federation_a__name", "federation_b__name")
+
+
+# Serving (deployments) registers its admin pages with this app.
+import federation.serving.admin  # noqa: E402, F401

@@ -6,7 +6,11 @@ class FederationConfig(AppConfig):
     verbose_name = "Federation"
 
     def ready(self) -> None:
+        # Serving's models live in federation/serving/ and belong to this app (federation.models importing them
+        # would make the two sibling modules import each other).
+        import federation.serving.models  # noqa: F401
         from federation.evaluation import automatic
+        from federation.evaluation.models import EvalRun
         from federation.evaluation.recovery import job_kinds as eval_job_kinds
         from federation.models import ABTest, GateTraining, InferenceRun
         from federation.recovery import job_kinds
@@ -17,6 +21,6 @@ class FederationConfig(AppConfig):
         training_completed.connect(automatic.on_training_completed, dispatch_uid="evaluation-after-training")
         automatic.register_adapter_figures()
 
-        # Live updates: the run, A/B and gate pages show any of these to every signed-in user.
-        for model in (InferenceRun, ABTest, GateTraining):
+        # Live updates: these pages show any of their rows to every signed-in user.
+        for model in (InferenceRun, ABTest, GateTraining, EvalRun):
             live.register_topic(model)

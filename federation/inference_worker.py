@@ -89,7 +89,9 @@ def publish_state() -> None:
     state = {
         "worker": worker_id(),
         "capacity": cache.capacity,
-        "models": [{"federation_id": k[0], "version": k[1]} for k in cache.entries()],
+        "models": [{"federation_id": k[0], "version": k[1]} for k in cache.entries() if k[0] != "adapter"],
+        # The serving worker (manage.py serve_models) also caches single adapters merged on their base.
+        "adapters": [k[1] for k in cache.entries() if k[0] == "adapter"],
         "hits": cache.hits,
         "misses": cache.misses,
         "updated": time.time(),

@@ -375,7 +375,16 @@ def delete_federation(federation: Federation, user) -> None:
         raise Conflict(f"Federation {federation.name} was deleted at the same moment by another request.")
     audit.record(user, "federation.delete", federation, f"deleted federation {federation.name}")
     folder = data_dir(FEDERATIONS) / str(federation.pk)
-    federation.delete()
+    from django.db.models import ProtectedError
+
+    try:
+        with transaction.atomic():
+            federation.delete()
+    except ProtectedError as exc:
+        users = sorted({str(o) for o in exc.protected_objects})
+        raise Conflict(
+            f"Federation {federation.name} is served by {', '.join(users)}: change those first."
+        ) from None
     transaction.on_commit(lambda: shutil.rmtree(folder, ignore_errors=True))
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from django.db.models import Count, Q, Sum
-from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from monitoring.models import Alert, WorkerHost
@@ -26,6 +26,7 @@ class ConsoleCollector(Collector):
         yield from self._queues()
         yield from self._latency()
         yield from self._alerts()
+        yield from self._serving()
 
     def _hosts(self) -> Iterator[Metric]:
         labels = ["host", "gpu", "name"]
@@ -124,6 +125,38 @@ class ConsoleCollector(Collector):
             for severity in Alert.Severity.values:
                 firing.add_metric([rule, severity], counts.get((rule, severity), 0))
         yield firing
+
+    def _serving(self) -> Iterator[Metric]:
+        """/v1 per deployment and target: requests, errors, tokens, summed latency (counters kept in Redis)."""
+        from federation.serving.broker import live_workers
+        from federation.serving.stats import snapshot
+
+        labels = ["deployment", "target"]
+        families = {
+            "requests": CounterMetricFamily("rmn_serving_requests", "/v1 requests answered", labels=labels),
+            "errors": CounterMetricFamily("rmn_serving_errors", "/v1 requests that failed", labels=labels),
+            "prompt_tokens": CounterMetricFamily(
+                "rmn_serving_prompt_tokens", "Prompt tokens served", labels=labels
+            ),
+            "completion_tokens": CounterMetricFamily(
+                "rmn_serving_completion_tokens", "Completion tokens generated", labels=labels
+            ),
+        }
+        latency = CounterMetricFamily(
+            "rmn_serving_latency_seconds", "Summed end-to-end latency of answered requests", labels=labels
+        )
+        workers = GaugeMetricFamily("rmn_serving_workers", "Live serving workers (manage.py serve_models)")
+        try:
+            rows, alive = snapshot(), len(live_workers())
+        except Exception:  # Redis down: rmn_redis_up already says so
+            rows, alive = [], 0
+        for row in rows:
+            key = [row["deployment"], row["target"]]
+            for metric, family in families.items():
+                family.add_metric(key, row[metric])
+            latency.add_metric(key, row["latency_ms_sum"] / 1000.0)
+        workers.add_metric([], alive)
+        yield from (*families.values(), latency, workers)
 
 
 def _le(value: float) -> str:

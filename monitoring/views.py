@@ -75,8 +75,18 @@ def _chart_payload(controls: dict) -> dict:
     }
 
 
+def _serving_rows() -> list[dict]:
+    from federation.serving.stats import snapshot
+
+    try:
+        return snapshot()
+    except Exception:  # Redis down: the cards say so elsewhere; serving figures are just absent
+        return []
+
+
 def _cards_context(request) -> dict:
     return {
+        "serving": _serving_rows(),
         "summary": queries.summary(),
         "alerts": list(Alert.objects.active().select_related("acknowledged_by").order_by("-last_seen")[:50]),
     }

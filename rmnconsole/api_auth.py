@@ -18,7 +18,8 @@ class BearerToken(HttpBearer):
         if not token:
             return None
         match = ApiToken.objects.active().select_related("user").filter(digest=digest_token(token)).first()
-        if match is None or not match.user.is_active:
+        if match is None or not match.user.is_active or match.scope != "full":
+            # An inference-only token opens /v1 and nothing else.
             return None
         # One UPDATE per request at most once a minute: keeps last-used useful without write amplification.
         now = timezone.now()

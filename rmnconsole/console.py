@@ -32,6 +32,13 @@ from datasets_app.mappings.facade import (  # noqa: E402
 # --- federation ---
 from federation.evaluation.facade import evaluate  # noqa: E402
 from federation.facade import compose_federation, import_federation, test_federation  # noqa: E402
+from federation.serving.facade import (  # noqa: E402
+    deploy,
+    export_deployment,
+    list_deployments,
+    promote_deployment,
+    rollback_deployment,
+)
 
 # --- monitoring ---
 from monitoring.facade import acknowledge_alert, get_system_samples, get_system_summary, list_alerts  # noqa: E402
@@ -64,8 +71,10 @@ __all__ = [
     "compose_federation",
     "create_mapping",
     "delete_mapping_draft",
+    "deploy",
     "evaluate",
     "export_dataset",
+    "export_deployment",
     "export_source",
     "get_federated_job",
     "get_job_status",
@@ -75,12 +84,15 @@ __all__ = [
     "import_federation",
     "list_alerts",
     "list_datasets",
+    "list_deployments",
     "list_mappings",
     "list_silos",
     "preview_mapping",
+    "promote_deployment",
     "register_dataset",
     "register_silo",
     "resume_training_job",
+    "rollback_deployment",
     "seed_demo",
     "start_sweep",
     "submit_federated_job",

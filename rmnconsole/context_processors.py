@@ -7,6 +7,7 @@ NAV = [
     ("home", "Overview", "🏠"),
     ("training:index", "Training", "🚀"),
     ("federation:index", "Federation", "🔗"),
+    ("deployments:index", "Deployments", "🛰️"),
     ("datasets_app:index", "Datasets & Mappings", "📊"),
     ("monitoring:index", "Monitoring", "📈"),
 ]

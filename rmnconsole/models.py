@@ -30,6 +30,19 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # An "inference" token calls only /v1 (the OpenAI-compatible endpoint), and only the deployments it names.
+    scope = models.CharField(
+        max_length=20,
+        choices=[("full", "Full API"), ("inference", "Inference only")],
+        default="full",
+        help_text="full: every API call; inference: only /v1 on the deployments listed.",
+    )
+    deployments = models.JSONField(
+        default=list, blank=True, help_text="Inference tokens: deployment names allowed (empty = all)."
+    )
+    requests_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Per-token /v1 limit; empty = RMN_SERVING_REQUESTS_PER_MINUTE."
+    )
 
     objects = ApiTokenQuerySet.as_manager()
 
@@ -40,11 +53,17 @@ class ApiToken(models.Model):
         return f"{self.prefix}… ({self.user}, {self.name})"
 
     @classmethod
-    def issue(cls, user, name: str = "cli") -> tuple[ApiToken, str]:
-        """Create a token; the raw value is returned once and never stored."""
+    def issue(cls, user, name: str = "cli", **scope) -> tuple[ApiToken, str]:
+        """Create a token; the raw value is returned once and never stored.
+
+        `scope` takes scope="inference", deployments=[names], requests_per_minute=N.
+        """
         raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        token = cls.objects.create(user=user, name=name, prefix=raw[:12], digest=digest_token(raw))
+        token = cls.objects.create(user=user, name=name, prefix=raw[:12], digest=digest_token(raw), **scope)
         return token, raw
+
+    def allows_deployment(self, name: str) -> bool:
+        return self.scope == "full" or not self.deployments or name in self.deployments
 
     @property
     def is_active(self) -> bool:

@@ -20,4 +20,8 @@ urlpatterns = [
     path("monitoring/", include("monitoring.urls")),
     # --- root-level app routes ---
     path("metrics", include("monitoring.metrics_urls")),
+    path("v1/", include("federation.serving.urls")),
+    path(
+        "deployments/", include("federation.serving.page_urls")
+    ),  # the OpenAI-compatible endpoint (Bearer tokens)
 ]

@@ -104,6 +104,13 @@ def data_root(settings, tmp_path) -> Path:
 
 
 @pytest.fixture(autouse=True)
+def _no_automatic_evaluation(settings):
+    """Off unless a test asks: otherwise every completed training job queues eval runs that an inference worker
+    in a later step of the same test (a test prompt, an A/B) would have to work through first."""
+    settings.RMN_AUTO_EVALUATE = False
+
+
+@pytest.fixture(autouse=True)
 def _clean_redis(settings):
     """Empty the test Redis database before each test (never db 0, which a running console may use)."""
     import redis
@@ -223,6 +230,7 @@ def worker_env(settings) -> dict[str, str]:
         RMN_DATA_ROOT=str(settings.RMN_DATA_ROOT),
         DJANGO_SETTINGS_MODULE="rmnconsole.settings",
         PYTHONUNBUFFERED="1",
+        RMN_AUTO_EVALUATE="true" if settings.RMN_AUTO_EVALUATE else "false",
     )
     return env
 

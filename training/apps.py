@@ -23,17 +23,17 @@ class TrainingConfig(AppConfig):
         )
         register_dataset_users(providers.active_jobs_reading)
 
-        from rmnconsole.core import recovery
-        from training.recovery import job_kinds
-
-        recovery.register(*job_kinds())
-
-        from rmnconsole.core import live
+        from rmnconsole.core import live, recovery
+        from training.federated.models import FederatedTrainingJob
+        from training.federated.recovery import job_kind as federated_job_kind
         from training.live import can_view_job
         from training.models import ModelImport, TrainingJob
+        from training.recovery import job_kinds
+        from training.sweeps.models import Sweep
+
+        recovery.register(*job_kinds(), federated_job_kind())
 
         live.register_topic(TrainingJob, can_view_job)
-        live.register_topic(ModelImport)  # its page (base models) shows every import to any signed-in user
-        from training.federated.recovery import job_kind as federated_job_kind
-
-        recovery.register(federated_job_kind())
+        # Their pages show every row to any signed-in user.
+        for model in (ModelImport, Sweep, FederatedTrainingJob):
+            live.register_topic(model)

@@ -398,8 +398,15 @@ def delete_adapter(adapter_id: int | str, user) -> None:
             adapter.delete()
             transaction.on_commit(lambda: shutil.rmtree(folder, ignore_errors=True))
     except ProtectedError as exc:
-        users = sorted({str(getattr(o, "federation", o)) for o in exc.protected_objects})
-        raise Conflict(f"{label} is part of federation(s) {', '.join(users)}: delete those first.") from None
+        # Federation members name their federation; anything else that protects an adapter (a deployment
+        # serving it) names itself.
+        members = [o for o in exc.protected_objects if type(o).__name__ == "FederationMember"]
+        others = sorted({str(o) for o in exc.protected_objects if o not in members})
+        users = sorted({str(o.federation) for o in members})
+        parts = ([f"part of federation(s) {', '.join(users)}"] if users else []) + (
+            [f"used by {', '.join(others)}"] if others else []
+        )
+        raise Conflict(f"{label} is {' and '.join(parts)}: delete or change those first.") from None
 
 
 def clone_as_form_data(job_id: int | str) -> dict[str, Any]:

@@ -153,5 +153,23 @@ def _build_additive(base, spec: CompositionSpec):
     compose.drop_members(peft_model, len(spec.members))
     if spec.merged:
         # Fold W + ΔW into the base weights: plain model, zero added latency.
-        return peft_model.merge_and_unload(), fidelity
+        return as_plain_base(peft_model.merge_and_unload()), fidelity
     return peft_model, fidelity
+
+
+def as_plain_base(model: torch.nn.Module) -> torch.nn.Module:
+    """A merged model must run exactly like the base: no LoRA layer left, contiguous frozen weights, and the
+    deleted member/composed adapters' memory returned before it serves (merge_and_unload frees none of it)."""
+    import gc
+
+    from federation.engine.loading import lora_layers
+
+    leftovers = [name for name, _layer in lora_layers(model)]
+    if leftovers:
+        raise RuntimeError(f"merge left LoRA layers behind: {leftovers[:3]}")
+    for param in model.parameters():
+        if not param.is_contiguous():
+            param.data = param.data.contiguous()
+        param.requires_grad_(False)
+    gc.collect()
+    return model

@@ -36,8 +36,9 @@ def write_rows(data_root, count: int = 30) -> str:
 
 
 def test_each_trained_version_is_evaluated_and_the_base_only_once(
-    rq_worker, tiny_base_models, data_root, client_logged_in
+    settings, rq_worker, tiny_base_models, data_root, client_logged_in
 ):
+    settings.RMN_AUTO_EVALUATE = True
     dataset_path = write_rows(data_root)
     for _ in range(2):
         submit_training_job(

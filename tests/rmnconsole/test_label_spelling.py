@@ -26,6 +26,7 @@ _PRODUCT_WORDS_TEXT = """
     unmapped plausibility validator overfit overfitting hyperparameter hyperparameters whitespace onsite offsite
     backend filesystem cli multi subtractive nondeterministic zipped unzip jaccard lsh sha diff iab mrc bool dst
     int strptime params tok ddp dtype proj checkpointing init torchrun dequantized dequantize quantization pypi
+    ollama cpp gguf vllm lorax
     """
 PRODUCT_WORDS = frozenset(_PRODUCT_WORDS_TEXT.split())
 

@@ -70,6 +70,8 @@ class Command(BaseCommand):
                     f"inference-{os.getpid()}",
                 ],
             )
+            # Answers /v1 (deployments): batches concurrent requests per deployment target.
+            supervisor.start("serving-worker", ["serve_models", "--name", f"serve-{os.getpid()}"])
             if demo_args:
                 # Loopback SuperLink + demo SuperNodes (training's `federation_demo` command); workers get its address.
                 supervisor.start("federation-demo", demo_args)

@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("training", "0007_foundation_model_import"),
+        ("training", "0009_sweeps"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

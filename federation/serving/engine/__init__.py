@@ -1,0 +1,1 @@
+"""Serving engine: batched generation over an already-composed model (no Django)."""
