@@ -38,8 +38,8 @@ def home(request):
             "adapter_count": Adapter.objects.count(),
             "federations": Federation.objects.select_related("base_model").order_by("-created_at")[:5],
             "federation_count": Federation.objects.count(),
-            "open_alerts": Alert.objects.active().order_by("-last_seen")[:5],
-            "open_alert_count": Alert.objects.active().count(),
+            "open_alerts": Alert.objects.unacknowledged().order_by("-last_seen")[:5],
+            "open_alert_count": Alert.objects.unacknowledged().count(),
         },
     )
 

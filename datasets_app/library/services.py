@@ -154,6 +154,9 @@ def _register(
         except DatasetFileError as exc:
             raise ServiceError(exc.message, field="file", details={"line": exc.line}) from exc
     renamed = False
+    # A hard stop between the rename and the commit would leave a file in datasets/ with no row: the intent names
+    # it for the orphan sweep until the row has committed.
+    intent = source.with_suffix(".intent") if source != dest else None
     try:
         with transaction.atomic():
             dataset = Dataset(
@@ -168,8 +171,10 @@ def _register(
             if source != dest:
                 if dest.exists():
                     raise Conflict(f"{rel} appeared on disk at the same moment; upload again.", field="file")
+                intent.write_text(rel)
                 os.rename(source, dest)
                 renamed = True
+                transaction.on_commit(lambda: intent.unlink(missing_ok=True))
             if report is None:
                 runs.enqueue_validation(dataset, user=user)
             audit.record(
@@ -181,16 +186,41 @@ def _register(
                 inline=inline,
             )
     except IntegrityError as exc:
-        if renamed:
-            os.rename(dest, source)
+        _undo_rename(renamed, dest, source, intent)
         raise Conflict(
             f"Another version of {name!r} or the same file was registered at the same moment; try again."
         ) from exc
     except BaseException:
-        if renamed:
-            os.rename(dest, source)
+        _undo_rename(renamed, dest, source, intent)
         raise
     return dataset
+
+
+def _undo_rename(renamed: bool, dest: Path, source: Path, intent: Path | None) -> None:
+    if renamed:
+        os.rename(dest, source)
+    if intent is not None:
+        intent.unlink(missing_ok=True)
+
+
+def _sweep_upload_intents(cutoff: float) -> list[Path]:
+    """Files renamed into datasets/ by an upload whose row never committed (the process stopped in between)."""
+    removed = []
+    for intent in data_dir(UPLOADS).glob("*.intent"):
+        try:
+            if intent.lstat().st_mtime >= cutoff:
+                continue
+            rel = intent.read_text().strip()
+        except FileNotFoundError:
+            continue
+        target = (data_root() / rel).resolve()
+        orphan = target.parent == data_dir(DATASETS) and not Dataset.objects.filter(path=rel).exists()
+        if orphan and target.exists():
+            target.unlink()
+            removed.append(target)
+        intent.unlink(missing_ok=True)
+        removed.append(intent)
+    return removed
 
 
 def save_upload(uploaded, *, name: str | None = None, dataset_type: str | None = None, user=None) -> Dataset:
@@ -240,9 +270,10 @@ def sweep_orphan_uploads(grace_seconds: float | None = None) -> list[str]:
         temp = Path(settings.FILE_UPLOAD_TEMP_DIR).resolve()
         if temp.is_relative_to(root):
             folders.add(temp)  # Django's partial uploads; outside the data root it is not ours to clean
+    removed_paths = _sweep_upload_intents(cutoff) if data_dir(UPLOADS).is_dir() else []
     candidates = [p for folder in folders if folder.is_dir() for p in folder.iterdir()]
     candidates += list(data_dir(DATASETS).glob(".*.part"))
-    removed = []
+    removed = [str(p.relative_to(root)) for p in removed_paths]
     for path in candidates:
         try:
             info = path.lstat()

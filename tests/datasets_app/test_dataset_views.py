@@ -119,7 +119,9 @@ def test_status_partial_stops_polling_when_finished(client_logged_in, data_root,
     pending = client_logged_in.get(f"/datasets/library/{ds.pk}/status/", **HTMX)
     assert pending.status_code == 200 and "Validating" in pending.content.decode()
     page = client_logged_in.get(f"/datasets/library/{ds.pk}/").content.decode()
-    assert f'hx-get="/datasets/library/{ds.pk}/status/?refresh=1" hx-trigger="every 1s"' in page
+    # Pushed over the live socket; the page polls every second only while the socket is down.
+    assert f'hx-get="/datasets/library/{ds.pk}/status/?refresh=1" hx-trigger="rmn:live"' in page
+    assert f'data-live-pk="{ds.pk}" data-live-poll="every 1s"' in page
     assert (
         f'id="score-{ds.pk}" hx-get="/datasets/library/{ds.pk}/status/"'
         in client_logged_in.get("/datasets/").content.decode()

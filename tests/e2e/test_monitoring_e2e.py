@@ -104,7 +104,7 @@ def test_dashboard_draws_charts_and_updates_in_place(logged_in_page, live_server
     page = logged_in_page
     page.goto(f"{live_server.url}/monitoring/")
     page.wait_for_function(
-        "() => window.rmnMonitoring && Object.keys(window.rmnMonitoring.charts).length === 7"
+        "() => window.rmnMonitoring && Object.keys(window.rmnMonitoring.charts).length === 9"
     )
     assert page.evaluate("typeof Chart") == "function"
     assert page.evaluate("Chart.version").startswith("4.")

@@ -66,7 +66,8 @@ def test_adapter_base_and_federation_on_a_real_worker_with_a_console_judge(fed, 
     assert adapter_run.score == adapter_run.summary["metrics"]["token_f1"]
 
     board = services.leaderboard(suite)
-    assert len(board) == 3 and board[-1]["run"].pk == base_run.pk
+    ranked = [row["run"].pk for row in board]
+    assert len(board) == 3 and ranked.index(adapter_run.pk) < ranked.index(base_run.pk)
     diff = services.diff_runs(base_run, adapter_run)
     assert len(diff) == len(PROMPTS) and all(r["score_b"] >= r["score_a"] for r in diff)
     assert any(r["changed"] for r in diff)

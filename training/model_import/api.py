@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Literal
 
 from ninja import Router, Schema, Status
-from pydantic import Field
+from pydantic import Field, StrictBool
 
 from rmnconsole.api_schemas import ERRORS
 from training.model_import import services
@@ -29,7 +29,7 @@ class ImportIn(Schema):
         description="Base model name (its folder is models/NAME); from the source when omitted.",
     )
     dtype: Literal["float32", "bfloat16"] = "float32"
-    in_place: bool = Field(
+    in_place: StrictBool = Field(
         False, description="A folder only: register it where it is instead of copying it under models/."
     )
 

@@ -3,23 +3,13 @@ federation:NAME) and, with --wait, draw its progress until it ends; an error is 
 
 from __future__ import annotations
 
-import time
-
 from django.core.management.base import BaseCommand, CommandError
 
 from federation.evaluation import services
 from federation.evaluation.facade import run_figures
 from federation.evaluation.models import EvalRun
 from rmnconsole.core.errors import ServiceError
-
-
-def workers_listening(queue_name: str) -> int:
-    from rq import Worker
-
-    from rmnconsole.core.queues import get_queue
-
-    queue = get_queue(queue_name)
-    return len(Worker.all(connection=queue.connection, queue=queue))
+from rmnconsole.core.follow import follow, run_here_without_workers
 
 
 def bar(done: int, total: int, width: int = 30) -> str:
@@ -52,14 +42,10 @@ class Command(BaseCommand):
         self.stdout.write(f"eval run {run.pk} queued: {run.subject_label} on {run.suite.label}")
         if not options["wait"]:
             return
-        if not workers_listening(run.queue_for_job()):
-            from federation.evaluation.tasks import run_eval
+        from federation.evaluation.tasks import run_eval
 
-            self.stdout.write(
-                f"no worker listens on the {run.queue_for_job()!r} queue: evaluating in this process"
-            )
-            run_eval(run.pk)
-        run = self._follow(run, options["poll"])
+        run_here_without_workers(run, run_eval, self.stdout.write, "evaluating")
+        run = follow(run, self._line, self.stdout.write, options["poll"])
         if run.status != EvalRun.Status.COMPLETED:
             raise CommandError(f"eval run {run.pk} {run.status}: {run.error or 'no reason recorded'}")
         figures = run_figures(run)
@@ -71,14 +57,6 @@ class Command(BaseCommand):
             )
         )
 
-    def _follow(self, run: EvalRun, poll: float) -> EvalRun:
-        shown = None
-        while True:
-            run.refresh_from_db()
-            line = f"  {bar(run.progress_done, run.progress_total)} {run.status}"
-            if line != shown:
-                self.stdout.write(line)
-                shown = line
-            if run.is_finished:
-                return run
-            time.sleep(poll)
+    @staticmethod
+    def _line(run: EvalRun) -> str:
+        return f"  {bar(run.progress_done, run.progress_total)} {run.status}"

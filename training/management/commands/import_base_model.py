@@ -8,17 +8,9 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from rmnconsole.core.errors import ServiceError
+from rmnconsole.core.follow import follow, run_here_without_workers
 from training.model_import import services
 from training.model_import.models import ModelImport
-
-
-def workers_listening(queue_name: str) -> int:
-    from rq import Worker
-
-    from rmnconsole.core.queues import get_queue
-
-    queue = get_queue(queue_name)
-    return len(Worker.all(connection=queue.connection, queue=queue))
 
 
 class Command(BaseCommand):
@@ -77,14 +69,10 @@ class Command(BaseCommand):
         self.stdout.write(f"import {job.pk} queued: {job.source} → {where}")
         if not options["wait"]:
             return
-        if not workers_listening(job.queue_for_job()):
-            from training.model_import.tasks import run_model_import
+        from training.model_import.tasks import run_model_import
 
-            self.stdout.write(
-                f"no worker listens on the {job.queue_for_job()!r} queue: importing in this process"
-            )
-            run_model_import(job.pk)
-        job = self._follow(job, options["poll"])
+        run_here_without_workers(job, run_model_import, self.stdout.write, "importing")
+        job = follow(job, self._line, self.stdout.write, options["poll"])
         if job.status != ModelImport.Status.COMPLETED:
             raise CommandError(f"import {job.pk} {job.status}: {job.status_reason or 'no reason recorded'}")
         result = job.result
@@ -135,14 +123,6 @@ class Command(BaseCommand):
         finally:
             connection.close()
 
-    def _follow(self, job: ModelImport, poll: float) -> ModelImport:
-        shown = None
-        while True:
-            job.refresh_from_db()
-            line = f"  {job.progress_pct:5.1f}% {job.stage or job.status}: {job.message}"
-            if line != shown:
-                self.stdout.write(line)
-                shown = line
-            if job.is_finished:
-                return job
-            time.sleep(poll)
+    @staticmethod
+    def _line(job: ModelImport) -> str:
+        return f"  {job.progress_pct:5.1f}% {job.stage or job.status}: {job.message}"
