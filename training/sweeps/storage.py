@@ -16,7 +16,11 @@ def storage_url() -> str:
     db = connections["default"].settings_dict
     engine = db["ENGINE"]
     if engine.endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
+        name = str(db["NAME"])
+        if name.startswith("file:"):
+            # Django's in-memory test database is a SQLite URI; without uri=true SQLAlchemy makes a file of that name.
+            name += ("&" if "?" in name else "?") + "uri=true"
+        return f"sqlite:///{name}"
     if "postgresql" not in engine:
         raise RuntimeError(f"Sweeps need PostgreSQL or SQLite, not {engine}")
     auth = quote(db.get("USER") or "", safe="")
