@@ -18,17 +18,15 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks._common import prepare_database  # noqa: E402
+from benchmarks._common import scratch_console  # noqa: E402
 
 BENCH_DB = "bench_rmn_smollm2_demo"
 MODEL_NAME = "SmolLM2-135M-Instruct"
@@ -166,33 +164,16 @@ def main() -> None:
     if not (folder / "config.json").is_file():
         sys.exit(f"{MODEL_NAME} is not in var/cache/base-models (scripts/test.sh imports it once)")
 
-    root = Path(tempfile.mkdtemp(prefix="rmn-bench-demo-"))
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=prepare_database(
-            os.environ.get("DATABASE_URL", "postgres://root@127.0.0.1:5432/postgres"), BENCH_DB, __file__
-        ),
-        REDIS_URL=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/12"),
-        RMN_DATA_ROOT=str(root),
-        DJANGO_SETTINGS_MODULE="rmnconsole.settings",
-    )
-    env.pop("RMN_TEST_DB_NAME", None)
-    os.environ.update(env)
-    import django
-
-    django.setup()
+    root, env = scratch_console("rmn-bench-demo-", BENCH_DB, __file__)
     import datasets
 
     datasets.disable_progress_bars()
-    from django.core.management import call_command
-
     from datasets_app.mappings import demo
     from datasets_app.mappings import services as mapping_services
     from datasets_app.models import Dataset, SchemaMapping
     from training.engine.config import DEMO_ADAPTER_PRESET
     from training.model_registry import register_local_model
 
-    call_command("migrate", verbosity=0)
     register_local_model(MODEL_NAME, "llama", str(folder), 134_515_008, dtype="float32")
     demo.seed_demo(rows=options.rows)
     train_set = Dataset.objects.get(name="demo_alpha_rmis_sft")
