@@ -56,33 +56,20 @@ def field_scores(answer: str, expected: dict) -> tuple[bool, int]:
 
 
 def score(model, tokenizer, records: list[dict], label: str, batch: int = 10) -> dict:
-    """Greedy answers, `batch` prompts at a time (left-padded): the same framing as the console's inference."""
-    import torch
-
-    from federation.engine.generate import format_prompt
+    """Greedy answers, `batch` prompts at a time: the eval runs' own batched generation (left-padded, same framing)."""
+    from federation.evaluation.engine.generation import generate_batch
 
     valid = right = total = 0
     started = time.monotonic()
     samples = []
-    tokenizer.padding_side = "left"
     for first in range(0, len(records), batch):
         chunk = records[first : first + batch]
-        texts = [format_prompt(tokenizer, r["prompt"]) for r in chunk]
-        inputs = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         budget = max(len(tokenizer(r["completion"])["input_ids"]) for r in chunk) + 24
-        with torch.no_grad():
-            out = model.generate(
-                **inputs,
-                max_new_tokens=budget,
-                do_sample=False,
-                temperature=None,
-                top_p=None,
-                top_k=None,
-                pad_token_id=tokenizer.pad_token_id,
-                eos_token_id=tokenizer.eos_token_id,
-            )
-        for row, record in zip(out, chunk, strict=True):
-            answer = tokenizer.decode(row[inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+        outputs = generate_batch(
+            model, tokenizer, [r["prompt"] for r in chunk], max_new_tokens=budget, seed=0
+        )
+        for output, record in zip(outputs, chunk, strict=True):
+            answer = output.text
             expected = json.loads(record["completion"])
             ok, fields = field_scores(answer, expected)
             valid += ok
