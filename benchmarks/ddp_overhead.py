@@ -23,8 +23,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks._common import training_run_parser  # noqa: E402
-from benchmarks.training_overhead import bench_config, raw_trl, write_dataset  # noqa: E402
+from benchmarks._common import training_run_parser, write_rmis_sft  # noqa: E402
+from benchmarks.training_overhead import bench_config, raw_trl  # noqa: E402
 from training.engine.ddp_entry import leave_group  # noqa: E402
 
 DDP_ARGS = {"ddp_backend": "gloo", "ddp_find_unused_parameters": False}
@@ -85,7 +85,7 @@ def main() -> None:
     datasets.disable_progress_bars()
     root = Path(tempfile.mkdtemp(prefix="rmn-bench-ddp-"))
     model_dir = build_tiny_model("tiny-llama", REPO / "var" / "cache" / "tiny-models" / "tiny-llama").path
-    data_file = root / write_dataset(root, options.rows)
+    data_file = root / write_rmis_sft(root, options.rows)
     cfg = bench_config(options.steps, options.batch_size)
     print(f"tiny-llama, 2 gloo ranks, {options.rows} rows, {options.steps} steps, batch {options.batch_size}/rank, "
           f"{options.repeats} interleaved repeats")  # fmt: skip

@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,16 +35,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks._common import prepare_database  # noqa: E402
+from benchmarks._common import free_port, prepare_database  # noqa: E402
 
 BENCH_DB = "bench_rmn_live"
 POLL_SECONDS = 2.0  # the job page's polling period
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -290,7 +283,7 @@ def main() -> None:
         f"rmn-live:group:{live.group_for(job)}"
     )
 
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": db_url,

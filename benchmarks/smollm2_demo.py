@@ -18,17 +18,15 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks._common import prepare_database  # noqa: E402
+from benchmarks._common import scratch_console  # noqa: E402
 
 BENCH_DB = "bench_rmn_smollm2_demo"
 MODEL_NAME = "SmolLM2-135M-Instruct"
@@ -58,33 +56,20 @@ def field_scores(answer: str, expected: dict) -> tuple[bool, int]:
 
 
 def score(model, tokenizer, records: list[dict], label: str, batch: int = 10) -> dict:
-    """Greedy answers, `batch` prompts at a time (left-padded): the same framing as the console's inference."""
-    import torch
-
-    from federation.engine.generate import format_prompt
+    """Greedy answers, `batch` prompts at a time: the eval runs' own batched generation (left-padded, same framing)."""
+    from federation.evaluation.engine.generation import generate_batch
 
     valid = right = total = 0
     started = time.monotonic()
     samples = []
-    tokenizer.padding_side = "left"
     for first in range(0, len(records), batch):
         chunk = records[first : first + batch]
-        texts = [format_prompt(tokenizer, r["prompt"]) for r in chunk]
-        inputs = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         budget = max(len(tokenizer(r["completion"])["input_ids"]) for r in chunk) + 24
-        with torch.no_grad():
-            out = model.generate(
-                **inputs,
-                max_new_tokens=budget,
-                do_sample=False,
-                temperature=None,
-                top_p=None,
-                top_k=None,
-                pad_token_id=tokenizer.pad_token_id,
-                eos_token_id=tokenizer.eos_token_id,
-            )
-        for row, record in zip(out, chunk, strict=True):
-            answer = tokenizer.decode(row[inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+        outputs = generate_batch(
+            model, tokenizer, [r["prompt"] for r in chunk], max_new_tokens=budget, seed=0
+        )
+        for output, record in zip(outputs, chunk, strict=True):
+            answer = output.text
             expected = json.loads(record["completion"])
             ok, fields = field_scores(answer, expected)
             valid += ok
@@ -166,33 +151,16 @@ def main() -> None:
     if not (folder / "config.json").is_file():
         sys.exit(f"{MODEL_NAME} is not in var/cache/base-models (scripts/test.sh imports it once)")
 
-    root = Path(tempfile.mkdtemp(prefix="rmn-bench-demo-"))
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=prepare_database(
-            os.environ.get("DATABASE_URL", "postgres://root@127.0.0.1:5432/postgres"), BENCH_DB, __file__
-        ),
-        REDIS_URL=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/12"),
-        RMN_DATA_ROOT=str(root),
-        DJANGO_SETTINGS_MODULE="rmnconsole.settings",
-    )
-    env.pop("RMN_TEST_DB_NAME", None)
-    os.environ.update(env)
-    import django
-
-    django.setup()
+    root, env = scratch_console("rmn-bench-demo-", BENCH_DB, __file__)
     import datasets
 
     datasets.disable_progress_bars()
-    from django.core.management import call_command
-
     from datasets_app.mappings import demo
     from datasets_app.mappings import services as mapping_services
     from datasets_app.models import Dataset, SchemaMapping
     from training.engine.config import DEMO_ADAPTER_PRESET
     from training.model_registry import register_local_model
 
-    call_command("migrate", verbosity=0)
     register_local_model(MODEL_NAME, "llama", str(folder), 134_515_008, dtype="float32")
     demo.seed_demo(rows=options.rows)
     train_set = Dataset.objects.get(name="demo_alpha_rmis_sft")

@@ -13,44 +13,17 @@ compared. Target: pruned wall time ≤ 0.6 × unpruned, best eval loss within no
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import random
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks._common import prepare_database  # noqa: E402
+from benchmarks._common import scratch_console, training_worker, write_rmis_sft  # noqa: E402
 
 BENCH_DB = "bench_rmn_sweep"
-
-
-def write_dataset(root: Path, n: int) -> str:
-    rng = random.Random(0)
-    codes = {
-        "sp": "sponsored_product",
-        "sd": "sponsored_display",
-        "onsite_disp": "onsite_display",
-        "instore": "in_store",
-    }
-    path = root / "datasets" / "bench_sweep.jsonl"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as handle:
-        for i in range(n):
-            code = rng.choice(list(codes))
-            cost = rng.randint(1, 900_000)
-            prompt = (
-                f"Map the walmart row campaign_id=C{i} adType={code} cost_micros={cost * 10_000} to RMIS."
-            )
-            completion = f"placement_type: {codes[code]}, campaign_id: C{i}, cost: {cost / 100:.2f}"
-            handle.write(json.dumps({"prompt": prompt, "completion": completion}) + "\n")
-    return "datasets/bench_sweep.jsonl"
 
 
 def sweep_spec(dataset: str, options, pruned: bool, tag: str) -> dict:
@@ -116,48 +89,14 @@ def main() -> None:
     parser.add_argument("--pruner", default="median", choices=["median", "hyperband"])
     options = parser.parse_args()
 
-    root = Path(tempfile.mkdtemp(prefix="rmn-bench-sweep-"))
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=prepare_database(
-            os.environ.get("DATABASE_URL", "postgres://root@127.0.0.1:5432/postgres"), BENCH_DB, __file__
-        ),
-        REDIS_URL=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/12"),
-        RMN_DATA_ROOT=str(root),
-        DJANGO_SETTINGS_MODULE="rmnconsole.settings",
-    )
-    env.pop("RMN_TEST_DB_NAME", None)
-    os.environ.update(env)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    from rmnconsole.core.queues import TRAINING, get_queue
+    root, env = scratch_console("rmn-bench-sweep-", BENCH_DB, __file__)
     from training.engine.tiny_models import build_tiny_model
     from training.model_registry import register_local_model
 
-    call_command("migrate", verbosity=0)
     model_dir = build_tiny_model("tiny-llama", REPO / "var" / "cache" / "tiny-models" / "tiny-llama").path
     register_local_model("tiny-llama", "llama", str(model_dir), 143_000, dtype="float32", is_tiny=True)
-    dataset = write_dataset(root, options.rows)
-    get_queue(TRAINING).empty()
-    log = open(root / "worker.log", "w")  # noqa: SIM115
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            str(REPO / "manage.py"),
-            "rqworker",
-            TRAINING,
-            "--worker-class",
-            "training.rq_worker.TrainingWorker",
-        ],
-        env=env,
-        cwd=REPO,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
+    dataset = write_rmis_sft(root, options.rows, "bench_sweep.jsonl")
+    with training_worker(env, root):
         print(
             f"tiny-llama, {options.rows} rows, {options.trials} TPE trials (seed {options.seed}) of {options.steps} steps, "
             f"eval every {max(1, options.steps // 6)} steps, one warm worker, {options.repeats} interleaved repeat(s); "
@@ -185,10 +124,6 @@ def main() -> None:
             f"median best eval loss: unpruned {best_none:.4f}, pruned {best_pruned:.4f} "
             f"(difference {best_pruned - best_none:+.4f})"
         )
-    finally:
-        worker.terminate()
-        worker.wait(timeout=30)
-        log.close()
 
 
 if __name__ == "__main__":

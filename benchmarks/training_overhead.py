@@ -16,42 +16,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks._common import prepare_database, training_run_parser  # noqa: E402
+from benchmarks._common import scratch_console, training_run_parser, training_worker, write_rmis_sft  # noqa: E402
 
 BENCH_DB = "bench_rmn_training"
-
-
-def write_dataset(root: Path, n: int) -> str:
-    rng = random.Random(0)
-    codes = {
-        "sp": "sponsored_product",
-        "sd": "sponsored_display",
-        "onsite_disp": "onsite_display",
-        "instore": "in_store",
-    }
-    path = root / "datasets" / "bench.jsonl"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as handle:
-        for i in range(n):
-            code = rng.choice(list(codes))
-            cost = rng.randint(1, 900_000)
-            prompt = (
-                f"Map the walmart row campaign_id=C{i} adType={code} cost_micros={cost * 10_000} to RMIS."
-            )
-            completion = f"placement_type: {codes[code]}, campaign_id: C{i}, cost: {cost / 100:.2f}"
-            handle.write(json.dumps({"prompt": prompt, "completion": completion}) + "\n")
-    return "datasets/bench.jsonl"
 
 
 def bench_config(steps: int, batch_size: int) -> dict:
@@ -232,31 +208,13 @@ def main() -> None:
         print("RAW " + json.dumps(result))
         return
 
-    root = Path(tempfile.mkdtemp(prefix="rmn-bench-training-"))
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=prepare_database(
-            os.environ.get("DATABASE_URL", "postgres://root@127.0.0.1:5432/postgres"), BENCH_DB, __file__
-        ),
-        REDIS_URL=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/12"),
-        RMN_DATA_ROOT=str(root),
-        DJANGO_SETTINGS_MODULE="rmnconsole.settings",
-    )
-    env.pop("RMN_TEST_DB_NAME", None)
-    os.environ.update(env)
-    import django
-
-    django.setup()
+    root, env = scratch_console("rmn-bench-training-", BENCH_DB, __file__)
     import datasets
 
     datasets.disable_progress_bars()
-    from django.core.management import call_command
-
-    from rmnconsole.core.queues import TRAINING, get_queue
     from training.engine.tiny_models import build_tiny_model
     from training.model_registry import register_local_model
 
-    call_command("migrate", verbosity=0)
     if options.model == "smollm2":
         model_name, model_dir = (
             "SmolLM2-135M-Instruct",
@@ -271,25 +229,9 @@ def main() -> None:
         model_name = "tiny-llama"
         model_dir = build_tiny_model("tiny-llama", REPO / "var" / "cache" / "tiny-models" / "tiny-llama").path
         register_local_model("tiny-llama", "llama", str(model_dir), 143_000, dtype="float32", is_tiny=True)
-    dataset = write_dataset(root, options.rows)
-    get_queue(TRAINING).empty()
+    dataset = write_rmis_sft(root, options.rows)
     cfg = bench_config(options.steps, options.batch_size)
-    log = open(root / "worker.log", "w")  # noqa: SIM115
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            str(REPO / "manage.py"),
-            "rqworker",
-            TRAINING,
-            "--worker-class",
-            options.worker_class,
-        ],
-        env=env,
-        cwd=REPO,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
+    with training_worker(env, root, options.worker_class):
         print(
             f"worker {options.worker_class}; {model_name}, {options.rows} rows, {options.steps} steps, batch {options.batch_size}, {options.repeats} interleaved repeats"
         )
@@ -327,10 +269,6 @@ def main() -> None:
         print(
             f"median submit→claim {claim:.2f}s, submit→first step {first:.2f}s (warm worker, forked work horse)"
         )
-    finally:
-        worker.terminate()
-        worker.wait(timeout=30)
-        log.close()
 
 
 if __name__ == "__main__":

@@ -16,16 +16,11 @@ from federation.evaluation.models import EvalSuite
 from federation.forms import ABTestForm, FederationForm, ImportForm, InferenceForm
 from federation.models import ABTest, Federation
 from rmnconsole.core.errors import ServiceError
-from rmnconsole.core.pages import not_found_as_404, stop_polling_when
+from rmnconsole.core.pages import not_found_as_404, show_refusal, stop_polling_when
 
 # Median per-token latency of gated (X-LoRA) over additive unmerged, from benchmarks/federation_latency.py on CPU;
 # the report measured ~30× through the console. Rerun the benchmark on new hardware and update.
 GATED_SLOWDOWN = 30
-
-
-def _add_error(form, exc: ServiceError) -> None:
-    field = exc.field if exc.field in form.fields else None
-    form.add_error(field, exc.message)
 
 
 def _federation(federation_id: int) -> Federation:
@@ -54,7 +49,7 @@ def index(request):
                 subtract=form.cleaned_data.get("subtract", False),
             )
         except ServiceError as exc:
-            _add_error(form, exc)
+            show_refusal(form, exc)
         else:
             messages.success(request, f"Federation {federation.name} created.")
             return redirect("federation:detail", federation_id=federation.pk)
@@ -273,7 +268,7 @@ def abtest_list(request):
                 user=request.user,
             )
         except ServiceError as exc:
-            _add_error(form, exc)
+            show_refusal(form, exc)
         else:
             return redirect("federation:abtest", abtest_id=test.pk)
     tests = ABTest.objects.select_related("federation_a", "federation_b")[:100]

@@ -15,6 +15,7 @@ from monitoring.engine.sampler import GAUGES
 from monitoring.models import Alert, SystemSample, WorkerHost
 from monitoring.services import retention
 from monitoring.sql import EpochBucket
+from rmnconsole.core.numbers import finite_or_none
 from training.models import Adapter, TrainingJob, TrainingMetric
 
 
@@ -263,21 +264,13 @@ def adapter_performance(*, limit: int = 12, runs: int = 1000) -> list[dict]:
                 "id": a["id"],
                 "label": label,
                 "adapter_type": a["adapter_type"],
-                "eval_loss": _num(m.get("eval_loss")),
-                "token_accuracy": _num(m.get("token_accuracy", m.get("eval_mean_token_accuracy"))),
+                "eval_loss": finite_or_none(m.get("eval_loss")),
+                "token_accuracy": finite_or_none(m.get("token_accuracy", m.get("eval_mean_token_accuracy"))),
                 "latency_ms_p50": statistics.median(lat) if lat else None,
                 "inference_runs": len(lat),
             }
         )
     return out
-
-
-def _num(value) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 def eval_performance(*, limit: int = 12, runs: int = 2000) -> dict:
@@ -304,8 +297,8 @@ def eval_performance(*, limit: int = 12, runs: int = 2000) -> dict:
     by_adapter = [
         {
             "label": f"{r['adapter__name']} v{r['adapter__version']}",
-            "score": _num(r["score"]),
-            "latency_ms_p50": _num(r["latency_p50_ms"]),
+            "score": finite_or_none(r["score"]),
+            "latency_ms_p50": finite_or_none(r["latency_p50_ms"]),
             "suite": f"{r['suite__name']} v{r['suite__version']}",
         }
         for r in chosen[-limit:]
@@ -313,7 +306,7 @@ def eval_performance(*, limit: int = 12, runs: int = 2000) -> dict:
     versions: dict[str, list[dict]] = {}
     for r in chosen:
         versions.setdefault(r["adapter__name"], []).append(
-            {"x": r["adapter__version"], "y": _num(r["score"])}
+            {"x": r["adapter__version"], "y": finite_or_none(r["score"])}
         )
     return {
         "by_adapter": by_adapter,

@@ -116,14 +116,10 @@ def _end(job: TrainingJob, result: TrainingResult, sync: JobSync, staging: Path)
     _reconnect_database()
     record_peak(job.pk, result.peak_memory_bytes)
     _clear_cancel_key(job.pk)
-    if result.outcome == "cancelled":
-        _finish_cancelled(job, result)
+    if result.outcome in ("cancelled", "pruned"):
+        _finish_stopped(job, result)
         remove_quietly(staging)
-        return "cancelled"
-    if result.outcome == "pruned":
-        _finish_pruned(job, result)
-        remove_quietly(staging)
-        return "pruned"
+        return result.outcome
     return _finish_completed(job, result, staging)
 
 
@@ -200,34 +196,25 @@ def _finish_failed(job: TrainingJob, failure: Failure) -> None:
     )
 
 
-def _finish_cancelled(job: TrainingJob, result: TrainingResult) -> None:
+def _finish_stopped(job: TrainingJob, result: TrainingResult) -> None:
+    """A cancelled or pruned run: its last checkpoint and metrics are kept, so it can be resumed or inspected."""
     checkpoint = _checkpoint_rel(job, result)
     append_log(
-        job.pk, f"cancelled at step {result.step}/{result.total_steps}; checkpoint {checkpoint or 'none'}"
+        job.pk,
+        f"{result.outcome} at step {result.step}/{result.total_steps}; checkpoint {checkpoint or 'none'}",
     )
+    if result.outcome == "pruned":
+        status, reason = TrainingJob.PRUNED, result.pruned_reason
+    else:
+        status = TrainingJob.Status.CANCELLED
+        reason = f"Cancelled at step {result.step} of {result.total_steps}" + (
+            "; resume continues from here" if checkpoint else ""
+        )
     job.transition(
         RUNNING,
-        TrainingJob.Status.CANCELLED,
+        status,
         finished_at=timezone.now(),
-        status_reason=f"Cancelled at step {result.step} of {result.total_steps}"
-        + ("; resume continues from here" if checkpoint else ""),
-        last_checkpoint=checkpoint,
-        current_step=result.step,
-        eta_seconds=None,
-        final_metrics=result.final_metrics,
-    )
-
-
-def _finish_pruned(job: TrainingJob, result: TrainingResult) -> None:
-    checkpoint = _checkpoint_rel(job, result)
-    append_log(
-        job.pk, f"pruned at step {result.step}/{result.total_steps}; checkpoint {checkpoint or 'none'}"
-    )
-    job.transition(
-        RUNNING,
-        TrainingJob.PRUNED,
-        finished_at=timezone.now(),
-        status_reason=result.pruned_reason,
+        status_reason=reason,
         last_checkpoint=checkpoint,
         current_step=result.step,
         eta_seconds=None,

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 from datasets_app.models import Dataset
 from rmnconsole.core import providers
 from rmnconsole.core.errors import Conflict, NotFound, ServiceError
-from rmnconsole.core.pages import not_found_as_404, stop_polling_when
+from rmnconsole.core.pages import not_found_as_404, show_refusal, stop_polling_when
 from training import batch, queries, scaleout, services
 from training.forms import StartTrainingForm, demo_preset_initial
 from training.models import AdapterType, FoundationModel, TrainingJob
@@ -137,10 +137,10 @@ def new_job(request):
                     allow_waiting=data.get("allow_waiting", False),
                 )
             except ServiceError as exc:
-                field = exc.field if exc.field in form.fields else None
+                field = exc.field
                 if field == "dataset_path" and data["dataset"] and not data["dataset_path"]:
                     field = "dataset"  # the user picked from the library: the message belongs on that choice
-                form.add_error(field, exc.message)
+                show_refusal(form, exc, field)
                 for name, message in (exc.details or {}).items():
                     if name in form.fields and name != exc.field:
                         form.add_error(name, message)

@@ -13,7 +13,7 @@ from datasets_app.mappings.forms import SourceRegisterForm
 from datasets_app.mappings.harmonize.browser import OPS, to_jsonable
 from datasets_app.models import DataSource, SchemaMapping
 from rmnconsole.core.errors import ServiceError
-from rmnconsole.core.pages import not_found_as_404
+from rmnconsole.core.pages import not_found_as_404, show_refusal
 
 OP_LABELS = {"eq": "=", "ne": "≠", "lt": "<", "le": "≤", "gt": ">", "ge": "≥", "contains": "contains",
              "startswith": "starts with", "in": "in (a,b,…)", "is_null": "is empty", "not_null": "is not empty"}  # fmt: skip
@@ -30,7 +30,7 @@ def source_list(request):
         try:
             source = sources.register_source(user=request.user, **form.cleaned_data)
         except ServiceError as exc:
-            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            show_refusal(form, exc)
         else:
             messages.success(request, f"Data source {source.name} registered ({source.row_count} rows).")
             return redirect("datasets_app:source_browse", source_id=source.pk)

@@ -23,7 +23,7 @@ from datasets_app.mappings.harmonize.rules import TRANSFORM_TYPES
 from datasets_app.mappings.rmis import DERIVED_METRICS, all_schemas, parse_schema_key
 from datasets_app.models import SchemaMapping
 from rmnconsole.core.errors import ServiceError
-from rmnconsole.core.pages import not_found_as_404
+from rmnconsole.core.pages import not_found_as_404, show_refusal
 
 
 def _mapping(mapping_id: int) -> SchemaMapping:
@@ -41,7 +41,7 @@ def mapping_list(request):
                 target_schema=name, target_version=version, user=request.user,
             )  # fmt: skip
         except ServiceError as exc:
-            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            show_refusal(form, exc)
         else:
             messages.success(request, f"Draft {mapping.name} v{mapping.version} created: add its rules.")
             return redirect("datasets_app:mapping_edit", mapping_id=mapping.pk)
@@ -143,7 +143,7 @@ def mapping_build(request, mapping_id: int):
                 user=request.user, kind=form.cleaned_data["kind"] or "sft",
             )  # fmt: skip
         except ServiceError as exc:
-            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            show_refusal(form, exc)
         else:
             messages.success(
                 request,

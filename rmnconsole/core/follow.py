@@ -6,6 +6,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from django.core.management.base import CommandError
+
+from rmnconsole.core.jobs import JobStatus
 from rmnconsole.core.queues import workers_listening
 
 
@@ -30,3 +33,22 @@ def follow(job: Any, line: Callable[[Any], str], write: Callable[[str], Any], po
         if job.is_finished:
             return job
         time.sleep(poll)
+
+
+def wait_for_completion(
+    job: Any,
+    run: Callable[[int], Any],
+    line: Callable[[Any], str],
+    write: Callable[[str], Any],
+    *,
+    verb: str,
+    what: str,
+    poll: float,
+) -> Any:
+    """`--wait` end to end: run here if no worker would, follow to the end, and turn anything but a completed job
+    into the command's one-line error (`what` names the job: "import 3 failed: <reason>")."""
+    run_here_without_workers(job, run, write, verb)
+    job = follow(job, line, write, poll)
+    if job.status != JobStatus.COMPLETED:
+        raise CommandError(f"{what} {job.pk} {job.status}: {job.status_reason or 'no reason recorded'}")
+    return job

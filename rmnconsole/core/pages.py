@@ -1,4 +1,5 @@
-"""What page views share: a service's NotFound shown as Django's 404 page."""
+"""What page views share: a service's NotFound shown as Django's 404 page, a service's refusal shown on the form,
+the status that stops htmx polling."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from contextlib import contextmanager
 
 from django.http import Http404, HttpResponse
 
-from rmnconsole.core.errors import NotFound
+from rmnconsole.core.errors import NotFound, ServiceError
 
 
 @contextmanager
@@ -17,6 +18,13 @@ def not_found_as_404() -> Iterator[None]:
         yield
     except NotFound as exc:
         raise Http404(exc.message) from None
+
+
+def show_refusal(form, exc: ServiceError, field: str | None = None) -> None:
+    """A service's refusal on the form that asked: next to `field` (default: the field the service named) when the
+    form has that field, else above the form."""
+    field = exc.field if field is None else field
+    form.add_error(field if field in form.fields else None, exc.message)
 
 
 # htmx stops polling an element whose request is answered with this status.

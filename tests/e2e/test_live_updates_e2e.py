@@ -7,7 +7,6 @@ start and Chromium's; the page itself 11-43 s, of which the reconnect backoff is
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -18,22 +17,17 @@ import pytest
 
 from tests.conftest import worker_env
 from tests.e2e.conftest import PASSWORD
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 REPO = Path(__file__).resolve().parents[2]
 POLLING = re.compile(r"/api/training/jobs/\d+/metrics|/training/jobs/\d+/progress/")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def asgi_server(settings, tmp_path):
     """daphne serving rmnconsole.asgi on this test's database, Redis and data root; yields its base URL."""
-    port = _free_port()
+    port = free_port()
     env = {
         **worker_env(settings),
         "CHARTJS_URL": "/static/vendor/chartjs/chart.umd.min.js",  # the npm copy: no CDN here

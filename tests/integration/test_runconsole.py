@@ -3,7 +3,6 @@
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,14 +12,10 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.support.ports import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait_for(predicate, timeout: float, what: str):
@@ -34,11 +29,11 @@ def _wait_for(predicate, timeout: float, what: str):
 
 
 def test_runconsole_starts_everything_and_stops_cleanly(tmp_path):
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "RMN_DATA_ROOT": str(tmp_path / "data"),
-        "REDIS_URL": f"redis://127.0.0.1:{_free_port()}/0",  # nothing listens: the embedded Redis must start
+        "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",  # nothing listens: the embedded Redis must start
         "PYTHONUNBUFFERED": "1",
     }
     env.pop("DATABASE_URL", None)  # the zero-setup default: SQLite under the data root

@@ -16,17 +16,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, worker_env
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 LINES = (
     30_000  # ~4.5 MB: validated inline (RMN_DATASET_INLINE_MB 5) and larger than the 2 MB in-memory upload
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _body() -> bytes:
@@ -54,7 +49,7 @@ WSGI_RUNSERVER = (
 
 @pytest.fixture
 def web(settings, tmp_path):
-    port = _free_port()
+    port = free_port()
     log = open(tmp_path / "web.log", "w")  # noqa: SIM115 - closed below
     env = worker_env(settings) | {"RMN_DATASET_INLINE_MB": "5"}
     proc = subprocess.Popen(

@@ -4,24 +4,18 @@ clear reason at every door; an unreachable SuperLink is a clear failure (pages, 
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from rmnconsole.core.errors import ServiceError
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]  # nothing listens once the socket is closed
+from tests.support.ports import free_port
 
 
 @pytest.fixture
 def no_superlink(settings):
-    settings.RMN_FLOWER_SUPERLINK = f"127.0.0.1:{_closed_port()}"
+    settings.RMN_FLOWER_SUPERLINK = f"127.0.0.1:{free_port()}"
     settings.RMN_FLOWER_INSECURE = True
     return settings.RMN_FLOWER_SUPERLINK
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from transformers import TrainerCallback
 
+from rmnconsole.core.numbers import finite_or_none
 from training.engine.errors import NanLossError
 
 
@@ -112,15 +113,15 @@ class ProgressCallback(TrainerCallback):
             if not math.isfinite(loss):
                 raise NanLossError(state.global_step, float(args.learning_rate))
             point.loss = loss
-            point.learning_rate = _float(logs.get("learning_rate"))
-            point.grad_norm = _float(logs.get("grad_norm"))
+            point.learning_rate = finite_or_none(logs.get("learning_rate"))
+            point.grad_norm = finite_or_none(logs.get("grad_norm"))
             point.tokens_per_second = self._tps
         if "eval_loss" in logs:
-            point.eval_loss = _float(logs["eval_loss"])
+            point.eval_loss = finite_or_none(logs["eval_loss"])
             self._lines.append(f"step {state.global_step}: eval loss {point.eval_loss:.4f}")
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
-        value = _float((metrics or {}).get("eval_loss"))
+        value = finite_or_none((metrics or {}).get("eval_loss"))
         if self.on_eval is None or value is None or self.pruned_reason:
             return
         reason = self.on_eval(state.global_step, value)
@@ -180,11 +181,3 @@ class ProgressCallback(TrainerCallback):
                 final=final,
             )
         )
-
-
-def _float(value) -> float | None:
-    try:
-        result = float(value)
-    except (TypeError, ValueError):
-        return None
-    return result if math.isfinite(result) else None

@@ -8,7 +8,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from rmnconsole.core.errors import ServiceError
-from rmnconsole.core.pages import stop_polling_when
+from rmnconsole.core.pages import show_refusal, stop_polling_when
 from training.model_import import services
 from training.model_import.forms import ImportBaseModelForm
 from training.model_import.models import ModelImport
@@ -39,10 +39,8 @@ def base_models(request):
             source, name=data["name"], dtype=data["dtype"], in_place=data["in_place"], user=request.user
         )
     except ServiceError as exc:
-        field = exc.field if exc.field in ("source", "name", "dtype", "in_place") else None
-        if field == "source" and data.get("upload"):
-            field = "upload"
-        form.add_error(field, exc.message)
+        # A refused upload is named "source" by the service: the message belongs next to the file the user chose.
+        show_refusal(form, exc, "upload" if exc.field == "source" and data.get("upload") else None)
         return _page(request, form, status=exc.status)
     messages.success(request, f"Import of {job.name} queued.")
     return redirect(reverse("training:base_models") + f"#import-{job.pk}")

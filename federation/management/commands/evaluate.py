@@ -9,7 +9,7 @@ from federation.evaluation import services
 from federation.evaluation.facade import run_figures
 from federation.evaluation.models import EvalRun
 from rmnconsole.core.errors import ServiceError
-from rmnconsole.core.follow import follow, run_here_without_workers
+from rmnconsole.core.follow import wait_for_completion
 
 
 def bar(done: int, total: int, width: int = 30) -> str:
@@ -44,10 +44,15 @@ class Command(BaseCommand):
             return
         from federation.evaluation.tasks import run_eval
 
-        run_here_without_workers(run, run_eval, self.stdout.write, "evaluating")
-        run = follow(run, self._line, self.stdout.write, options["poll"])
-        if run.status != EvalRun.Status.COMPLETED:
-            raise CommandError(f"eval run {run.pk} {run.status}: {run.error or 'no reason recorded'}")
+        run = wait_for_completion(
+            run,
+            run_eval,
+            self._line,
+            self.stdout.write,
+            verb="evaluating",
+            what="eval run",
+            poll=options["poll"],
+        )
         figures = run_figures(run)
         metrics = ", ".join(f"{k} {v:.3f}" for k, v in figures["metrics"].items() if v is not None)
         self.stdout.write(

@@ -5,30 +5,21 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 import threading
 import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db import close_old_connections, connection
 
 from monitoring import alerts, services
 from monitoring.engine.capabilities import detect_capabilities
 from monitoring.engine.sampler import GpuSampler
+from rmnconsole.core.loops import refresh_db_connection, stop_on_signals
 
 log = logging.getLogger("monitoring.monitor_host")
 
 ROLLUP_EVERY_SECONDS = 60.0
-
-
-def _refresh_db_connection() -> None:
-    """Drop a broken or stale connection so a restarted database does not kill the monitor.
-
-    Skipped inside an atomic block (a test's transaction), where closing would lose the transaction."""
-    if not connection.in_atomic_block:
-        close_old_connections()
 
 
 class Command(BaseCommand):
@@ -59,40 +50,26 @@ class Command(BaseCommand):
         if not host:
             raise CommandError("cannot tell this host's name: pass --host NAME")
         limit = 1 if options["once"] else max(0, options["iterations"])
-        stop = threading.Event()
-        previous = self._install_signal_handlers(stop)
-
-        sampler = GpuSampler()
-        try:
-            reason = sampler.open()
-            caps = detect_capabilities(host, sampler)
-            services.announce_host(caps, pid=os.getpid())
-            gpus = (
-                ", ".join(f"{g['index']}: {g['name']}" for g in caps.gpus)
-                or f"no GPU ({reason or caps.no_gpu_reason})"
-            )
-            self.stdout.write(
-                f"monitor_host {host}: every {interval:g}s; GPUs {gpus}; CUDA {'yes' if caps.cuda else 'no'}; "
-                f"bitsandbytes {'yes' if caps.bitsandbytes else 'no'}"
-            )
-            self._loop(host, sampler, interval, limit, stop, evaluate=not options["no_alerts"])
-        finally:
-            sampler.close()
-            _refresh_db_connection()
-            services.mark_host_stopped(host)
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
-            self.stdout.write(f"monitor_host {host}: stopped")
-
-    def _install_signal_handlers(self, stop: threading.Event) -> dict:
-        """SIGTERM/SIGINT only set the stop flag: the current tick finishes, then the loop exits."""
-        if threading.current_thread() is not threading.main_thread():
-            return {}
-
-        def _stop(signum, frame):
-            stop.set()
-
-        return {signum: signal.signal(signum, _stop) for signum in (signal.SIGTERM, signal.SIGINT)}
+        with stop_on_signals() as stop:
+            sampler = GpuSampler()
+            try:
+                reason = sampler.open()
+                caps = detect_capabilities(host, sampler)
+                services.announce_host(caps, pid=os.getpid())
+                gpus = (
+                    ", ".join(f"{g['index']}: {g['name']}" for g in caps.gpus)
+                    or f"no GPU ({reason or caps.no_gpu_reason})"
+                )
+                self.stdout.write(
+                    f"monitor_host {host}: every {interval:g}s; GPUs {gpus}; CUDA {'yes' if caps.cuda else 'no'}; "
+                    f"bitsandbytes {'yes' if caps.bitsandbytes else 'no'}"
+                )
+                self._loop(host, sampler, interval, limit, stop, evaluate=not options["no_alerts"])
+            finally:
+                sampler.close()
+                refresh_db_connection()
+                services.mark_host_stopped(host)
+                self.stdout.write(f"monitor_host {host}: stopped")
 
     def _loop(
         self,
@@ -109,7 +86,7 @@ class Command(BaseCommand):
         next_tick = time.monotonic()
         while not stop.is_set():
             try:
-                _refresh_db_connection()
+                refresh_db_connection()
                 services.record_snapshot(host, sampler.sample())
                 if evaluate:
                     alerts.evaluate_alerts()

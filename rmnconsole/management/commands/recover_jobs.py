@@ -4,13 +4,11 @@ lost (oldest first), fail running jobs whose worker is gone, hard-stop cancels p
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db import close_old_connections, connection
 
+from rmnconsole.core.loops import refresh_db_connection, stop_on_signals
 from rmnconsole.core.recovery import recover_all
 
 log = logging.getLogger("rmnconsole.recover_jobs")
@@ -45,25 +43,21 @@ class Command(BaseCommand):
         if every <= 0 or grace < 0 or iterations < 0:
             raise CommandError("--every must be positive; --grace and --iterations must not be negative")
         limit = 1 if once else iterations
-        stop = threading.Event()
-        if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(signum, lambda *_: stop.set())
-        done = 0
-        while not stop.is_set():
-            if not connection.in_atomic_block:  # (a test's transaction must survive)
-                close_old_connections()  # a restarted database must not end the loop
-            try:
-                # A lock a little shorter than the period: two loops on a site never both act in one window.
-                results = recover_all(grace_seconds=grace, lock_seconds=0 if once else every * 0.9)
-            except Exception as exc:  # Redis or the database is down: try again next period
-                log.exception("job recovery failed")
-                self.stderr.write(f"recover_jobs: pass failed ({type(exc).__name__}: {exc}); retrying")
-                results = None
-            if results is not None:
-                changed = {k: v for k, v in results.items() if any(v.values())}
-                self.stdout.write(f"recover_jobs: {changed or 'nothing to do'}")
-            done += 1
-            if limit and done >= limit:
-                return
-            stop.wait(every)
+        with stop_on_signals() as stop:
+            done = 0
+            while not stop.is_set():
+                refresh_db_connection()
+                try:
+                    # A lock a little shorter than the period: two loops on a site never both act in one window.
+                    results = recover_all(grace_seconds=grace, lock_seconds=0 if once else every * 0.9)
+                except Exception as exc:  # Redis or the database is down: try again next period
+                    log.exception("job recovery failed")
+                    self.stderr.write(f"recover_jobs: pass failed ({type(exc).__name__}: {exc}); retrying")
+                    results = None
+                if results is not None:
+                    changed = {k: v for k, v in results.items() if any(v.values())}
+                    self.stdout.write(f"recover_jobs: {changed or 'nothing to do'}")
+                done += 1
+                if limit and done >= limit:
+                    return
+                stop.wait(every)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
 import time
 
 from django.conf import settings
@@ -12,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand, CommandError
 
+from rmnconsole.core.loops import stop_on_signals
 from rmnconsole.services_runner import EmbeddedRedis, Supervisor, redis_answers
 
 
@@ -49,50 +49,45 @@ class Command(BaseCommand):
             self.stdout.write(f"no Redis at {settings.REDIS_URL}: started an embedded one at {embedded.url}")
 
         supervisor = Supervisor(env=env)
-        stopping = False
-
-        def _stop(signum, frame):
-            nonlocal stopping
-            stopping = True
-
-        signal.signal(signal.SIGINT, _stop)
-        signal.signal(signal.SIGTERM, _stop)
-        try:
-            supervisor.start("training-worker", ["training_worker", "--name", f"training-{os.getpid()}"])
-            supervisor.start(
-                "inference-worker",
-                [
-                    "rqworker",
-                    "inference",
-                    "--worker-class",
-                    "rmnconsole.workers.RecoveringSimpleWorker",
-                    "--name",
-                    f"inference-{os.getpid()}",
-                ],
-            )
-            # Answers /v1 (deployments): batches concurrent requests per deployment target.
-            supervisor.start("serving-worker", ["serve_models", "--name", f"serve-{os.getpid()}"])
-            if demo_args:
-                # Loopback SuperLink + demo SuperNodes (training's `federation_demo` command); workers get its address.
-                supervisor.start("federation-demo", demo_args)
-            supervisor.start("recovery", ["recover_jobs"])
-            if "monitor_host" in get_commands():
-                supervisor.start("monitor", ["monitor_host"])
-            # daphne's runserver (daphne is the first installed app): the ASGI app, pages plus live-update sockets
-            supervisor.start("web", ["runserver", addr, "--noreload", "--skip-checks"])
-            self.stdout.write(self.style.SUCCESS(f"RMN LoRA Admin Console: http://{addr}/  (Ctrl-C to stop)"))
-            while not stopping:
-                dead = supervisor.dead()
-                if dead:
-                    name, code = dead[0]
-                    raise CommandError(f"{name} exited with status {code}; stopping the console")
-                time.sleep(0.5)
-        finally:
-            self.stdout.write("stopping workers and web server …")
-            supervisor.stop_all()
-            if embedded is not None:
-                embedded.stop()
-            self.stdout.write("stopped")
+        with stop_on_signals() as stop:
+            try:
+                supervisor.start("training-worker", ["training_worker", "--name", f"training-{os.getpid()}"])
+                supervisor.start(
+                    "inference-worker",
+                    [
+                        "rqworker",
+                        "inference",
+                        "--worker-class",
+                        "rmnconsole.workers.RecoveringSimpleWorker",
+                        "--name",
+                        f"inference-{os.getpid()}",
+                    ],
+                )
+                # Answers /v1 (deployments): batches concurrent requests per deployment target.
+                supervisor.start("serving-worker", ["serve_models", "--name", f"serve-{os.getpid()}"])
+                if demo_args:
+                    # Loopback SuperLink + demo SuperNodes (training's `federation_demo` command); workers get its address.
+                    supervisor.start("federation-demo", demo_args)
+                supervisor.start("recovery", ["recover_jobs"])
+                if "monitor_host" in get_commands():
+                    supervisor.start("monitor", ["monitor_host"])
+                # daphne's runserver (daphne is the first installed app): the ASGI app, pages plus live-update sockets
+                supervisor.start("web", ["runserver", addr, "--noreload", "--skip-checks"])
+                self.stdout.write(
+                    self.style.SUCCESS(f"RMN LoRA Admin Console: http://{addr}/  (Ctrl-C to stop)")
+                )
+                while not stop.is_set():
+                    dead = supervisor.dead()
+                    if dead:
+                        name, code = dead[0]
+                        raise CommandError(f"{name} exited with status {code}; stopping the console")
+                    time.sleep(0.5)
+            finally:
+                self.stdout.write("stopping workers and web server …")
+                supervisor.stop_all()
+                if embedded is not None:
+                    embedded.stop()
+                self.stdout.write("stopped")
 
     def _federation_demo(self, count: int) -> list[str]:
         import socket

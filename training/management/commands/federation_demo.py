@@ -4,11 +4,12 @@ one per demo retailer (its data in its own folder outside the data root), regist
 
 from __future__ import annotations
 
-import signal
 import time
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+
+from rmnconsole.core.loops import stop_on_signals
 
 
 class Command(BaseCommand):
@@ -27,23 +28,16 @@ class Command(BaseCommand):
         except Exception as exc:
             raise CommandError(f"the federation demo did not start: {exc}") from None
         self.stdout.write(f"SuperLink {federation.link.address}; silos: {', '.join(federation.node_ids)}")
-        stopping = False
-
-        def _stop(signum, frame):
-            nonlocal stopping
-            stopping = True
-
-        signal.signal(signal.SIGINT, _stop)
-        signal.signal(signal.SIGTERM, _stop)
-        reported: set[str] = set()
-        try:
-            while not stopping:
-                if not federation.superlink.alive():
-                    raise CommandError("the SuperLink exited")
-                for name, proc in federation.nodes.items():
-                    if not proc.alive() and name not in reported:
-                        reported.add(name)  # the silo shows offline on the Silos page; say it once here
-                        self.stderr.write(f"SuperNode {name} exited (log: {proc.log})")
-                time.sleep(1.0)
-        finally:
-            federation.stop()
+        with stop_on_signals() as stop:
+            reported: set[str] = set()
+            try:
+                while not stop.is_set():
+                    if not federation.superlink.alive():
+                        raise CommandError("the SuperLink exited")
+                    for name, proc in federation.nodes.items():
+                        if not proc.alive() and name not in reported:
+                            reported.add(name)  # the silo shows offline on the Silos page; say it once here
+                            self.stderr.write(f"SuperNode {name} exited (log: {proc.log})")
+                    time.sleep(1.0)
+            finally:
+                federation.stop()

@@ -8,7 +8,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from rmnconsole.core.errors import ServiceError
-from rmnconsole.core.follow import follow, run_here_without_workers
+from rmnconsole.core.follow import wait_for_completion
 from training.model_import import services
 from training.model_import.models import ModelImport
 
@@ -71,10 +71,15 @@ class Command(BaseCommand):
             return
         from training.model_import.tasks import run_model_import
 
-        run_here_without_workers(job, run_model_import, self.stdout.write, "importing")
-        job = follow(job, self._line, self.stdout.write, options["poll"])
-        if job.status != ModelImport.Status.COMPLETED:
-            raise CommandError(f"import {job.pk} {job.status}: {job.status_reason or 'no reason recorded'}")
+        job = wait_for_completion(
+            job,
+            run_model_import,
+            self._line,
+            self.stdout.write,
+            verb="importing",
+            what="import",
+            poll=options["poll"],
+        )
         result = job.result
         self.stdout.write(
             self.style.SUCCESS(
