@@ -194,9 +194,13 @@ def clear_model_cache() -> int:
 
 
 def run_abtest(abtest_id: int) -> None:
-    from federation.abtests import run_abtest_rows
+    from federation.abtests import end_side_runs, run_abtest_rows
 
-    test = ABTest.objects.select_related("federation_a", "federation_b").filter(pk=abtest_id).first()
+    test = (
+        ABTest.objects.select_related("federation_a", "federation_b", "suite", "run_a", "run_b")
+        .filter(pk=abtest_id)
+        .first()
+    )
     if test is None or not test.claim(worker.worker_id()):
         return
     try:
@@ -204,6 +208,8 @@ def run_abtest(abtest_id: int) -> None:
             results, verdict = run_abtest_rows(test)
     except Exception as exc:
         logger.exception("A/B test %s failed", abtest_id)
-        test.finish(JobStatus.FAILED, _error_text(exc))
+        reason = _error_text(exc)
+        test.finish(JobStatus.FAILED, reason)
+        end_side_runs(test, f"A/B test {test.pk} failed: {reason}"[:2000])
         return
     test.finish(JobStatus.COMPLETED, results=results, verdict=verdict)

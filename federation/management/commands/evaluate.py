@@ -1,5 +1,6 @@
 """manage.py evaluate SUBJECT --suite S [--wait]: queue an eval run (SUBJECT: base:NAME, adapter:NAME[ vN],
-federation:NAME) and, with --wait, draw its progress until it ends; an error is one line and a non-zero exit."""
+federation:NAME) and, with --wait, show its progress (a tqdm bar on stderr) until it ends; an error is one line and
+a non-zero exit."""
 
 from __future__ import annotations
 
@@ -10,11 +11,6 @@ from federation.evaluation.facade import run_figures
 from federation.evaluation.models import EvalRun
 from rmnconsole.core.errors import ServiceError
 from rmnconsole.core.follow import follow, run_here_without_workers
-
-
-def bar(done: int, total: int, width: int = 30) -> str:
-    filled = int(width * done / total) if total else 0
-    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
 
 
 class Command(BaseCommand):
@@ -45,7 +41,7 @@ class Command(BaseCommand):
         from federation.evaluation.tasks import run_eval
 
         run_here_without_workers(run, run_eval, self.stdout.write, "evaluating")
-        run = follow(run, self._line, self.stdout.write, options["poll"])
+        run = self._follow(run, options["poll"])
         if run.status != EvalRun.Status.COMPLETED:
             raise CommandError(f"eval run {run.pk} {run.status}: {run.error or 'no reason recorded'}")
         figures = run_figures(run)
@@ -57,6 +53,17 @@ class Command(BaseCommand):
             )
         )
 
-    @staticmethod
-    def _line(run: EvalRun) -> str:
-        return f"  {bar(run.progress_done, run.progress_total)} {run.status}"
+    def _follow(self, run: EvalRun, poll: float) -> EvalRun:
+        from tqdm import tqdm
+
+        with tqdm(
+            total=max(run.progress_total, 1), unit="case", desc=f"eval {run.pk}", file=self.stderr._out
+        ) as progress:
+
+            def show(current: EvalRun) -> str:
+                progress.n = current.progress_done
+                progress.set_postfix_str(current.status, refresh=False)
+                progress.refresh()
+                return f"{current.progress_done} {current.status}"
+
+            return follow(run, show, lambda _line: None, poll)
