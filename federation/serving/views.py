@@ -136,6 +136,10 @@ def _resolve(token: ApiToken, model: str):
     return deployment, target, canary
 
 
+class _ClientGone(Exception):
+    """The caller hung up while its answer was being generated."""
+
+
 def _await_reply(request, request_id: str, timeout: float) -> dict | None:
     """The worker's answer, in short waits so a caller who hung up (ASGI) is noticed within a fraction of a
     second: its request is then cancelled, and the worker stops generating it."""
@@ -149,10 +153,6 @@ def _await_reply(request, request_id: str, timeout: float) -> dict | None:
             return reply
         if client_gone(request):
             raise _ClientGone
-
-
-class _ClientGone(Exception):
-    pass
 
 
 def _serve(request, token: ApiToken, model: str, payload: dict, body: dict):
@@ -208,7 +208,9 @@ class _Stream:
     ) -> None:
         self.deployment, self.target, self.request_id = deployment, target, request_id
         self.model, self.kind, self.started = model, kind, started
-        self.deadline = time.monotonic() + float(settings.RMN_SERVING_TIMEOUT_SECONDS)
+        # The timeout is the longest silence from the worker, not the length of the whole stream.
+        self.timeout = float(settings.RMN_SERVING_TIMEOUT_SECONDS)
+        self.deadline = time.monotonic() + self.timeout
         self.first = True
         self.finished = False
 
@@ -219,6 +221,7 @@ class _Stream:
         """The events one worker message (None: a poll that got nothing) turns into; sets `finished` at the end."""
         if reply is None and time.monotonic() < self.deadline:
             return []
+        self.deadline = time.monotonic() + self.timeout
         if reply is None or "error" in reply:
             if reply is None:
                 broker.withdraw(self.target.key, self.request_id)

@@ -114,6 +114,14 @@ def test_leaderboard_diff_and_monitoring_charts(logged_in_page, live_server, tin
     assert bars["labels"] == [a.label for a in adapters] and all(n == 2 for n in bars["points"])
     versions = page.evaluate(CHART_JS, "chart-eval-versions")
     assert versions["points"] == [2]
+    leaders = page.locator("#suite-leaders tbody tr")
+    assert (
+        leaders.count() == 1
+        and "5" in leaders.inner_text()
+        and f"adapter {LONG_NAME} v2" in leaders.inner_text()
+    )
+    leaders.locator("a").click()
+    page.wait_for_url(f"{live_server.url}/federation/evals/suites/{suite.pk}/")
 
     failures = []
     for url in (
