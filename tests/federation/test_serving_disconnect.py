@@ -7,11 +7,13 @@ stops at its next token is test_serving_batch_engine's test of the same `cancell
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import sync_to_async
 from asgiref.testing import ApplicationCommunicator
 
 from federation.serving import broker, services, stats, worker
@@ -98,7 +100,10 @@ def _hang_up(key: str, *, stream: bool) -> tuple[str, list[dict]]:
         await http.wait(timeout=20)
         return taken
 
-    return async_to_sync(scenario)()
+    # Its own thread and event loop: Playwright's sync API may have left a running loop in this one (e2e tests
+    # earlier in the same process), and asgiref refuses to block a thread that has one.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, scenario()).result()
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["non-streaming", "streaming"])
