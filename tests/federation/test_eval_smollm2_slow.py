@@ -30,7 +30,18 @@ pytestmark = [
 ]
 
 
-def test_demo_retailer_adapter_beats_the_base_on_heldout_mapping_records(data_root):
+@pytest.fixture
+def all_cores():
+    """tests/conftest.py pins torch to one thread (many test processes share the cores); this test runs alone."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(os.cpu_count() or 1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_demo_retailer_adapter_beats_the_base_on_heldout_mapping_records(data_root, all_cores):
     from datasets_app.mappings import demo
     from datasets_app.models import Dataset, SchemaMapping
     from federation.evaluation.facade import evaluate
