@@ -145,9 +145,10 @@ class ABTestIn(Schema):
     dataset_path: str = Field(
         "", description="A dataset under datasets/: its validation split is the prompt set."
     )
+    suite: str = Field("", description="An eval suite (id, 'name' or 'name vN') as the prompt set.")
     limit: StrictInt = 20
-    max_new_tokens: StrictInt = 64
-    temperature: StrictFloat = 0.0
+    max_new_tokens: StrictInt | None = Field(None, description="Default: the suite's, else 64.")
+    temperature: StrictFloat = Field(0.0, description="Must be 0: A/B tests generate greedily.")
     seed: StrictInt = 0
 
 
@@ -162,6 +163,9 @@ class ABTestOut(Schema):
     federation_a: FederationRef
     federation_b: FederationRef
     status: str
+    suite_id: int | None
+    run_a_id: int | None
+    run_b_id: int | None
     prompt_source: str
     dataset_path: str
     prompts: list[dict[str, Any]]
@@ -222,6 +226,9 @@ def abtest_out(test: ABTest) -> dict:
                 "id",
                 "name",
                 "status",
+                "suite_id",
+                "run_a_id",
+                "run_b_id",
                 "prompt_source",
                 "dataset_path",
                 "prompts",
@@ -337,6 +344,7 @@ def create_abtest(request, payload: ABTestIn):
         prompts=[p.model_dump() for p in payload.prompts],
         prompts_text=payload.prompts_text,
         dataset_path=payload.dataset_path,
+        suite=payload.suite or None,
         limit=payload.limit,
         max_new_tokens=payload.max_new_tokens,
         temperature=payload.temperature,

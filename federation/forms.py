@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from federation.engine.types import COMBINATIONS
+from federation.evaluation.models import EvalSuite
 from federation.models import Federation, Method
 from federation.performance import adapter_size_bytes, human_bytes
 from federation.runs import MAX_NEW_TOKENS
@@ -181,11 +182,18 @@ class ABTestForm(forms.Form):
         help_text="One per line; add a reference answer after ' || ' to score accuracy.",
     )
     dataset_path = forms.ChoiceField(required=False, label="…or a dataset's validation split")
+    suite = forms.ModelChoiceField(
+        queryset=EvalSuite.objects.none(),
+        required=False,
+        label="…or an eval suite",
+        help_text="Scored by the suite's metrics; both sides show on its leaderboard.",
+    )
     limit = forms.IntegerField(
         initial=20, min_value=1, max_value=200, help_text="Prompts taken from the dataset."
     )
-    max_new_tokens = forms.IntegerField(initial=64, min_value=1, max_value=MAX_NEW_TOKENS)
-    temperature = forms.FloatField(initial=0.0, min_value=0.0, max_value=2.0)
+    max_new_tokens = forms.IntegerField(
+        required=False, min_value=1, max_value=MAX_NEW_TOKENS, help_text="Default: the suite's, else 64."
+    )
     seed = forms.IntegerField(initial=0, min_value=0, max_value=2**31 - 1)
 
     def __init__(self, *args, **kwargs):
@@ -194,3 +202,4 @@ class ABTestForm(forms.Form):
         self.fields["federation_a"].queryset = ready
         self.fields["federation_b"].queryset = ready
         self.fields["dataset_path"].choices = dataset_choices()
+        self.fields["suite"].queryset = EvalSuite.objects.all()

@@ -10,6 +10,7 @@ from django.conf import settings
 
 from federation.engine.cache import CacheLookup, ModelCache
 from rmnconsole.core import queues
+from rmnconsole.core.errors import ServiceError
 from rmnconsole.core.heartbeat import worker_id
 
 logger = logging.getLogger(__name__)
@@ -118,3 +119,21 @@ def cache_states() -> list[dict]:
             except ValueError:
                 continue
     return sorted(states, key=lambda s: s.get("worker", ""))
+
+
+def error_text(exc: BaseException) -> str:
+    """One line for a failed inference-side job (test prompt, eval run, A/B test): out of GPU memory also empties
+    this worker's model cache, so the next job can load."""
+    if isinstance(exc, ServiceError):
+        return exc.message
+    try:
+        import torch
+
+        if isinstance(exc, torch.cuda.OutOfMemoryError):
+            clear_local()
+            return (
+                "Out of GPU memory: the model cache was cleared; lower RMN_MODEL_CACHE_SIZE if this repeats."
+            )
+    except ImportError:
+        pass
+    return f"{type(exc).__name__}: {exc}"

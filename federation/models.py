@@ -192,7 +192,21 @@ class ABTest(ErrorAliasMixin, GenerationSettings, QueuedJob):
     name = models.CharField(max_length=200)
     federation_a = models.ForeignKey(Federation, on_delete=models.CASCADE, related_name="abtests_as_a")
     federation_b = models.ForeignKey(Federation, on_delete=models.CASCADE, related_name="abtests_as_b")
-    prompt_source = models.CharField(max_length=20, default="typed", help_text="typed | dataset")
+    suite = models.ForeignKey(
+        "federation.EvalSuite",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="abtests",
+        help_text="The prompt set: a chosen suite, or the one made from the typed prompts / dataset.",
+    )
+    run_a = models.ForeignKey(
+        "federation.EvalRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    run_b = models.ForeignKey(
+        "federation.EvalRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    prompt_source = models.CharField(max_length=20, default="typed", help_text="typed | dataset | suite")
     dataset_path = models.CharField(max_length=500, blank=True, help_text="Relative to the data root.")
     prompts = models.JSONField(default=list, help_text="[{prompt, reference}]")
     progress_done = models.IntegerField(default=0)

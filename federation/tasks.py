@@ -21,22 +21,6 @@ logger = logging.getLogger(__name__)
 QUEUED, RUNNING = JobStatus.QUEUED, JobStatus.RUNNING
 
 
-def _error_text(exc: BaseException) -> str:
-    if isinstance(exc, ServiceError):
-        return exc.message
-    try:
-        import torch
-
-        if isinstance(exc, torch.cuda.OutOfMemoryError):
-            worker.clear_local()
-            return (
-                "Out of GPU memory: the model cache was cleared; lower RMN_MODEL_CACHE_SIZE if this repeats."
-            )
-    except ImportError:
-        pass
-    return f"{type(exc).__name__}: {exc}"
-
-
 def run_inference(run_id: int) -> None:
     """Execute one test prompt on the inference worker (its cache keeps the composed model for the next one)."""
     run = InferenceRun.objects.filter(pk=run_id).first()
@@ -58,7 +42,7 @@ def run_inference(run_id: int) -> None:
             result = composed.run(run.prompt, params)
     except Exception as exc:
         logger.exception("inference run %s failed", run_id)
-        run.finish(JobStatus.FAILED, _error_text(exc))
+        run.finish(JobStatus.FAILED, worker.error_text(exc))
         return
     run.finish(
         JobStatus.COMPLETED,
@@ -98,7 +82,7 @@ def compute_fidelity(federation_id: int, version: int) -> None:
     except Exception as exc:
         logger.exception("composing federation %s failed", federation_id)
         Federation.objects.filter(pk=federation_id, version=version).update(
-            status=Federation.Status.FAILED, status_reason=f"Composition failed: {_error_text(exc)}"
+            status=Federation.Status.FAILED, status_reason=f"Composition failed: {worker.error_text(exc)}"
         )
         return
     _save_fidelity(federation, composed)
@@ -147,7 +131,7 @@ def train_gate(training_id: int) -> None:
         path = gate.save_gate(composed.model, gates.gate_file(federation))
     except Exception as exc:
         logger.exception("gate training %s failed", training_id)
-        reason = _error_text(exc)
+        reason = worker.error_text(exc)
         training.finish(JobStatus.FAILED, reason)
         Federation.objects.filter(pk=federation.pk, version=training.federation_version).update(
             status=Federation.Status.FAILED, status_reason=f"Gate training failed: {reason}"
@@ -194,9 +178,13 @@ def clear_model_cache() -> int:
 
 
 def run_abtest(abtest_id: int) -> None:
-    from federation.abtests import run_abtest_rows
+    from federation.abtests import end_side_runs, run_abtest_rows
 
-    test = ABTest.objects.select_related("federation_a", "federation_b").filter(pk=abtest_id).first()
+    test = (
+        ABTest.objects.select_related("federation_a", "federation_b", "suite", "run_a", "run_b")
+        .filter(pk=abtest_id)
+        .first()
+    )
     if test is None or not test.claim(worker.worker_id()):
         return
     try:
@@ -204,6 +192,8 @@ def run_abtest(abtest_id: int) -> None:
             results, verdict = run_abtest_rows(test)
     except Exception as exc:
         logger.exception("A/B test %s failed", abtest_id)
-        test.finish(JobStatus.FAILED, _error_text(exc))
+        reason = worker.error_text(exc)
+        test.finish(JobStatus.FAILED, reason)
+        end_side_runs(test, f"A/B test {test.pk} failed: {reason}"[:2000])
         return
     test.finish(JobStatus.COMPLETED, results=results, verdict=verdict)

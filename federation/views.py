@@ -261,9 +261,9 @@ def abtest_list(request):
                 name=data.get("name") or "",
                 prompts_text=data.get("prompts_text") or "",
                 dataset_path=data.get("dataset_path") or "",
+                suite=data.get("suite"),
                 limit=data["limit"],
-                max_new_tokens=data["max_new_tokens"],
-                temperature=data["temperature"],
+                max_new_tokens=data.get("max_new_tokens"),
                 seed=data["seed"],
                 user=request.user,
             )

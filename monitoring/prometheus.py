@@ -135,6 +135,11 @@ class ConsoleCollector(Collector):
         families = {
             "requests": CounterMetricFamily("rmn_serving_requests", "/v1 requests answered", labels=labels),
             "errors": CounterMetricFamily("rmn_serving_errors", "/v1 requests that failed", labels=labels),
+            "cancelled": CounterMetricFamily(
+                "rmn_serving_cancelled",
+                "/v1 requests whose caller hung up (generation stopped)",
+                labels=labels,
+            ),
             "prompt_tokens": CounterMetricFamily(
                 "rmn_serving_prompt_tokens", "Prompt tokens served", labels=labels
             ),

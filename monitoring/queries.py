@@ -312,3 +312,28 @@ def eval_performance(*, limit: int = 12, runs: int = 2000) -> dict:
         "by_adapter": by_adapter,
         "versions": [{"name": k, "points": v} for k, v in sorted(versions.items())][:limit],
     }
+
+
+def suite_leaders(*, limit: int = 10) -> list[dict]:
+    """Per suite with completed runs (most recently used first): how many subjects it ranks and the leader, for the
+    links to each suite's leaderboard (adapters, federations and base models side by side, with the run diffs)."""
+    from federation.evaluation.models import EvalRun
+
+    rows = (
+        EvalRun.objects.filter(status="completed")
+        .select_related("suite", "adapter", "federation", "base_model")
+        .order_by("-finished_at")[:2000]
+    )
+    suites: dict[int, dict] = {}
+    for run in rows:
+        entry = suites.setdefault(
+            run.suite_id,
+            {"suite_id": run.suite_id, "suite": run.suite.label, "subjects": set(), "leader": None},
+        )
+        key = (run.subject_kind, run.adapter_id, run.federation_id, run.federation_version, run.base_model_id)
+        if key in entry["subjects"]:
+            continue  # an older run of a subject already counted: the leaderboard shows its latest only
+        entry["subjects"].add(key)
+        if run.score is not None and (entry["leader"] is None or run.score > entry["leader"]["score"]):
+            entry["leader"] = {"subject": run.subject_label, "score": run.score}
+    return [{**e, "subjects": len(e["subjects"])} for e in list(suites.values())[:limit]]

@@ -109,6 +109,7 @@ def index(request):
             }
         ),
         "charts": _chart_payload(controls),
+        "suite_leaders": queries.suite_leaders(),
         "refresh_seconds": max(2, int(float(settings.RMN_SAMPLE_INTERVAL_SECONDS))),
     }
     return render(request, "monitoring/index.html", context)

@@ -11,11 +11,13 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from rmnconsole.core.disconnect import DisconnectWatch  # noqa: E402
 from rmnconsole.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_http,
+        # A sync view waiting on a worker (the /v1 endpoint) can see that its client hung up and stop the work.
+        "http": DisconnectWatch(django_http),
         # Origin must be one of ALLOWED_HOSTS (a page of another site cannot open a socket with our cookie), then
         # the session cookie gives the user.
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),

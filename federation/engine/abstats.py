@@ -69,10 +69,13 @@ def paired_bootstrap(
     )
 
 
-def verdict(difference: PairedDifference | None, name_a: str = "A", name_b: str = "B") -> str:
+def verdict(
+    difference: PairedDifference | None, name_a: str = "A", name_b: str = "B", *, label: str = ""
+) -> str:
+    """`label`: the metric's name as users read it (the suite's primary metric)."""
     if difference is None:
         return "No reference answers: compare the responses and latency side by side."
-    label = "exact match" if difference.metric == "exact_match" else "token-F1"
+    label = label or ("exact match" if difference.metric == "exact_match" else "token-F1")
     # A before B, in the order of the page's columns (it once read "B vs A" under an A | B table).
     ci = (
         f"{label} A {difference.mean_a:.2f} vs B {difference.mean_b:.2f}, "

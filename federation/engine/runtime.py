@@ -19,6 +19,7 @@ from federation.engine.types import (
     CompositionSpec,
     FidelityReport,
     GenerationParams,
+    MemberSpec,
     RunResult,
 )
 
@@ -139,6 +140,12 @@ def build(spec: CompositionSpec, device: str | None = None) -> ComposedModel:
     return ComposedModel(
         spec, model, tokenizer, load_ms=(time.perf_counter() - started) * 1000.0, fidelity=fidelity
     )
+
+
+def merged_adapter_spec(base_path, member: MemberSpec) -> CompositionSpec:
+    """One adapter folded into its base: the base's own architecture and speed (serving an adapter, and the
+    merged-model export, which saves exactly what a deployment serves)."""
+    return CompositionSpec(base_path=base_path, method=ADDITIVE, members=(member,), merged=True)
 
 
 def _build_additive(base, spec: CompositionSpec):

@@ -16,6 +16,7 @@ class EvalSuite(models.Model):
         JSONL = "jsonl", "Uploaded JSONL"
         MAPPING = "mapping", "Mapping held-out records"
         TRAINING = "training", "A training job's validation split"
+        ABTEST = "abtest", "An A/B test's prompts"
 
     name = models.CharField(max_length=100)
     version = models.PositiveIntegerField(default=1)

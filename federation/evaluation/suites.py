@@ -25,11 +25,14 @@ DEFAULT_METRICS = [{"name": "exact_match"}, {"name": "token_f1"}]
 MAPPING_METRICS = [{"name": "field_accuracy"}, {"name": "json_valid"}, {"name": "exact_match"}]
 
 
-def check_metrics(metrics: list | None) -> list[dict]:
+def check_metrics(metrics: list | None, *, allow_none: bool = False) -> list[dict]:
+    """`allow_none`: a suite without metrics (responses compared side by side, no score): A/B tests only."""
     if metrics is None:
         return list(DEFAULT_METRICS)
     if isinstance(metrics, str):
         metrics = [{"name": m.strip()} for m in metrics.split(",") if m.strip()]
+    if allow_none and metrics == []:
+        return []
     if not isinstance(metrics, list) or not metrics:
         raise ServiceError("Choose at least one metric.", field="metrics")
     cleaned, seen = [], set()
@@ -114,7 +117,7 @@ def create_suite(
 ) -> EvalSuite:
     """A new suite, or the next version of the suite with this name (a used version never changes)."""
     name = validate_name(name, what="The suite name")
-    metrics = check_metrics(metrics)
+    metrics = check_metrics(metrics, allow_none=source == EvalSuite.Source.ABTEST)
     cases = check_cases(cases, metrics)
     if (
         isinstance(max_new_tokens, bool)

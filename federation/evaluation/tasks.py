@@ -170,9 +170,7 @@ def run_eval(run_id: int) -> str:
         return "cancelled"
     except Exception as exc:
         logger.exception("eval run %s failed", run_id)
-        from federation.tasks import _error_text
-
-        reason = str(exc) if isinstance(exc, judging.JudgeUnavailable) else _error_text(exc)
+        reason = str(exc) if isinstance(exc, judging.JudgeUnavailable) else worker.error_text(exc)
         run.finish(EvalRun.Status.FAILED, reason)
         return "failed"
     return "completed"

@@ -86,6 +86,23 @@ def withdraw(target_key: str, request_id: str) -> None:
             redis.lrem(queue_key(target_key), 1, raw)
 
 
+def cancel_key(request_id: str) -> str:
+    return f"{PREFIX}cancel:{request_id}"
+
+
+def cancel(request_id: str) -> None:
+    """The caller hung up: a worker skips this request, or stops generating it at its next token."""
+    connection().set(cancel_key(request_id), 1, ex=REPLY_TTL_SECONDS)
+
+
+def cancelled(request_ids: list[str]) -> set[str]:
+    """Which of these requests their callers have given up on (one round trip)."""
+    if not request_ids:
+        return set()
+    flags = connection().mget([cancel_key(r) for r in request_ids])
+    return {request_id for request_id, flag in zip(request_ids, flags, strict=True) if flag}
+
+
 def next_reply(request_id: str, timeout: float) -> dict | None:
     popped = connection().blpop([reply_key(request_id)], timeout=max(0.01, timeout))
     return json.loads(popped[1]) if popped else None

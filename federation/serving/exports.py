@@ -179,16 +179,19 @@ def _gguf(peft_dir: Path, root: Path, name: str, base) -> None:
 
 
 def _merged(peft_dir: Path, root: Path, name: str, base) -> None:
-    from peft import PeftModel
+    """What a deployment of this adapter serves: the engine's own merge (runtime.build → merge_and_unload →
+    as_plain_base: no LoRA layer left, contiguous weights), saved as a plain model of the base's architecture."""
+    from federation.engine import runtime
+    from federation.engine.types import MemberSpec
 
-    from training.engine.model_files import load_causal_lm, load_tokenizer
-
-    base_path = base_model_path(base)
-    model = PeftModel.from_pretrained(
-        load_causal_lm(base_path, dtype="auto"), str(peft_dir)
-    ).merge_and_unload()
-    model.save_pretrained(root / "model", safe_serialization=True)
-    load_tokenizer(base_path).save_pretrained(root / "model")
+    spec = runtime.merged_adapter_spec(base_model_path(base), MemberSpec(label=name, path=peft_dir))
+    try:
+        composed = runtime.build(spec, device="cpu")
+    except ValueError as exc:
+        raise ServiceError(f"Cannot merge {name}: {exc}") from None
+    composed.model.save_pretrained(root / "model", safe_serialization=True)
+    composed.tokenizer.save_pretrained(root / "model")
+    del composed
     shutil.rmtree(peft_dir)
     size = sum(p.stat().st_size for p in (root / "model").rglob("*") if p.is_file())
     (root / "README.md").write_text(

@@ -5,7 +5,15 @@ from __future__ import annotations
 from federation.serving.broker import PREFIX, connection
 
 INDEX = PREFIX + "stats-index"
-METRICS = ("requests", "errors", "prompt_tokens", "completion_tokens", "latency_ms_sum", "streamed")
+METRICS = (
+    "requests",
+    "errors",
+    "prompt_tokens",
+    "completion_tokens",
+    "latency_ms_sum",
+    "streamed",
+    "cancelled",
+)
 
 
 def _key(deployment: str) -> str:
@@ -21,8 +29,10 @@ def record(
     completion_tokens: int = 0,
     latency_ms: float = 0.0,
     streamed: bool = False,
+    cancelled: bool = False,
 ) -> None:
-    """Count one answered request (`target` is the label of what ran it, '-' when none was reached)."""
+    """Count one answered request (`target` is the label of what ran it, '-' when none was reached); a cancelled
+    one is a request whose caller hung up before its answer (its generation was stopped)."""
     redis = connection()
     pipe = redis.pipeline()
     key = _key(deployment)
@@ -38,6 +48,8 @@ def record(
         pipe.hincrbyfloat(key, f"{target}\tlatency_ms_sum", float(latency_ms))
     if streamed:
         pipe.hincrby(key, f"{target}\tstreamed", 1)
+    if cancelled:
+        pipe.hincrby(key, f"{target}\tcancelled", 1)
     pipe.execute()
 
 
@@ -54,7 +66,7 @@ def snapshot() -> list[dict]:
             row = per_target.setdefault(target, {m: 0 for m in METRICS})
             row[metric] = float(value) if metric == "latency_ms_sum" else int(value)
         for target, row in sorted(per_target.items()):
-            answered = row["requests"] - row["errors"]
+            answered = row["requests"] - row["errors"] - row["cancelled"]
             row["mean_latency_ms"] = row["latency_ms_sum"] / answered if answered > 0 else None
             rows.append({"deployment": name, "target": target, **row})
     return rows

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from functools import wraps
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import JsonResponse, StreamingHttpResponse
 from django.utils import timezone
@@ -15,8 +16,13 @@ from federation.serving import broker, protocol, stats
 from federation.serving.models import Deployment
 from federation.serving.protocol import ApiError
 from federation.serving.services import deployment_rows, parse_model_name, route
+from rmnconsole.core.disconnect import client_gone, is_asgi
 from rmnconsole.core.errors import NotFound
 from rmnconsole.models import ApiToken, digest_token
+
+REPLY_POLL_SECONDS = (
+    0.25  # how long one wait for the worker lasts before checking that the caller is still there
+)
 
 
 def authenticate(request) -> ApiToken:
@@ -100,7 +106,7 @@ def chat_completions(request, token: ApiToken):
     body = protocol.parse_body(request)
     model = protocol.model_name(body)
     payload = {"kind": "chat", "messages": protocol.chat_messages(body)}
-    return _serve(token, model, payload, body)
+    return _serve(request, token, model, payload, body)
 
 
 @openai_view("POST")
@@ -108,7 +114,7 @@ def completions(request, token: ApiToken):
     body = protocol.parse_body(request)
     model = protocol.model_name(body)
     payload = {"kind": "completion", "prompt": protocol.completion_prompt(body)}
-    return _serve(token, model, payload, body)
+    return _serve(request, token, model, payload, body)
 
 
 def _resolve(token: ApiToken, model: str):
@@ -130,7 +136,26 @@ def _resolve(token: ApiToken, model: str):
     return deployment, target, canary
 
 
-def _serve(token: ApiToken, model: str, payload: dict, body: dict):
+class _ClientGone(Exception):
+    """The caller hung up while its answer was being generated."""
+
+
+def _await_reply(request, request_id: str, timeout: float) -> dict | None:
+    """The worker's answer, in short waits so a caller who hung up (ASGI) is noticed within a fraction of a
+    second: its request is then cancelled, and the worker stops generating it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        reply = broker.next_reply(request_id, min(REPLY_POLL_SECONDS, left))
+        if reply is not None:
+            return reply
+        if client_gone(request):
+            raise _ClientGone
+
+
+def _serve(request, token: ApiToken, model: str, payload: dict, body: dict):
     deployment, target, _canary = _resolve(token, model)
     settings_ = protocol.generation_settings(body, int(settings.RMN_SERVING_MAX_TOKENS))
     payload.update(settings_)
@@ -143,8 +168,18 @@ def _serve(token: ApiToken, model: str, payload: dict, body: dict):
     request_id = broker.submit(dict(target.as_dict(), key=target.key, version=target.version), payload)
     kind = payload["kind"]
     if settings_["stream"]:
-        return _stream(deployment.name, target, request_id, model, kind, started)
-    reply = broker.next_reply(request_id, float(settings.RMN_SERVING_TIMEOUT_SECONDS))
+        stream = _Stream(deployment.name, target, request_id, model, kind, started)
+        events = stream.async_events() if is_asgi(request) else stream.events()
+        response = StreamingHttpResponse(events, content_type="text/event-stream")
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"
+        return response
+    try:
+        reply = _await_reply(request, request_id, float(settings.RMN_SERVING_TIMEOUT_SECONDS))
+    except _ClientGone:
+        broker.cancel(request_id)
+        stats.record(deployment.name, target.label, cancelled=True)
+        return JsonResponse({"error": {"message": "The client closed the request."}}, status=499)
     if reply is None:
         broker.withdraw(target.key, request_id)
         stats.record(deployment.name, target.label, error=True)
@@ -163,42 +198,85 @@ def _serve(token: ApiToken, model: str, payload: dict, body: dict):
     return JsonResponse(build(request_id, model, reply))
 
 
-def _stream(deployment: str, target, request_id: str, model: str, kind: str, started: float):
-    timeout = float(settings.RMN_SERVING_TIMEOUT_SECONDS)
+class _Stream:
+    """One request's server-sent events. Under ASGI (daphne) the events must come from an async iterator, or
+    Django collects the whole answer before sending any of it; under WSGI from a plain one. Either way, a stream
+    closed before its last event means the client hung up: the request is cancelled and the worker stops."""
 
-    def events():
-        first = True
-        while True:
-            reply = broker.next_reply(request_id, timeout)
-            if reply is None or "error" in reply:
-                if reply is None:
-                    broker.withdraw(target.key, request_id)
-                stats.record(deployment, target.label, error=True, streamed=True)
-                message = reply["error"]["message"] if reply else "No serving worker answered in time."
-                yield protocol.sse({"error": {"message": message, "type": "server_error", "code": None}})
-                yield protocol.sse("[DONE]")
-                return
-            if "delta" in reply:
-                yield protocol.sse(protocol.chunk(kind, request_id, model, text=reply["delta"], role=first))
-                first = False
-                continue
-            if first:
-                yield protocol.sse(protocol.chunk(kind, request_id, model, text="", role=True))
-            yield protocol.sse(
+    def __init__(
+        self, deployment: str, target, request_id: str, model: str, kind: str, started: float
+    ) -> None:
+        self.deployment, self.target, self.request_id = deployment, target, request_id
+        self.model, self.kind, self.started = model, kind, started
+        # The timeout is the longest silence from the worker, not the length of the whole stream.
+        self.timeout = float(settings.RMN_SERVING_TIMEOUT_SECONDS)
+        self.deadline = time.monotonic() + self.timeout
+        self.first = True
+        self.finished = False
+
+    def wait(self) -> float:
+        return max(0.0, min(REPLY_POLL_SECONDS, self.deadline - time.monotonic()))
+
+    def handle(self, reply: dict | None) -> list[bytes]:
+        """The events one worker message (None: a poll that got nothing) turns into; sets `finished` at the end."""
+        if reply is None and time.monotonic() < self.deadline:
+            return []
+        self.deadline = time.monotonic() + self.timeout
+        if reply is None or "error" in reply:
+            if reply is None:
+                broker.withdraw(self.target.key, self.request_id)
+            stats.record(self.deployment, self.target.label, error=True, streamed=True)
+            message = reply["error"]["message"] if reply else "No serving worker answered in time."
+            self.finished = True
+            return [
+                protocol.sse({"error": {"message": message, "type": "server_error", "code": None}}),
+                protocol.sse("[DONE]"),
+            ]
+        kind, request_id, model = self.kind, self.request_id, self.model
+        if "delta" in reply:
+            event = protocol.sse(
+                protocol.chunk(kind, request_id, model, text=reply["delta"], role=self.first)
+            )
+            self.first = False
+            return [event]
+        events = []
+        if self.first:
+            events.append(protocol.sse(protocol.chunk(kind, request_id, model, text="", role=True)))
+        events += [
+            protocol.sse(
                 protocol.chunk(kind, request_id, model, finish_reason=reply["finish_reason"], usage_of=reply)
-            )
-            yield protocol.sse("[DONE]")
-            stats.record(
-                deployment,
-                target.label,
-                prompt_tokens=reply["prompt_tokens"],
-                completion_tokens=reply["completion_tokens"],
-                latency_ms=(time.perf_counter() - started) * 1000.0,
-                streamed=True,
-            )
-            return
+            ),
+            protocol.sse("[DONE]"),
+        ]
+        stats.record(
+            self.deployment,
+            self.target.label,
+            prompt_tokens=reply["prompt_tokens"],
+            completion_tokens=reply["completion_tokens"],
+            latency_ms=(time.perf_counter() - self.started) * 1000.0,
+            streamed=True,
+        )
+        self.finished = True
+        return events
 
-    response = StreamingHttpResponse(events(), content_type="text/event-stream")
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"
-    return response
+    def hung_up(self) -> None:
+        if not self.finished:
+            self.finished = True
+            broker.cancel(self.request_id)
+            stats.record(self.deployment, self.target.label, cancelled=True, streamed=True)
+
+    def events(self):
+        try:
+            while not self.finished:
+                yield from self.handle(broker.next_reply(self.request_id, self.wait()))
+        finally:  # closed early by the server (GeneratorExit): the client is gone
+            self.hung_up()
+
+    async def async_events(self):
+        next_reply = sync_to_async(broker.next_reply, thread_sensitive=False)
+        try:
+            while not self.finished:
+                for event in self.handle(await next_reply(self.request_id, self.wait())):
+                    yield event
+        finally:  # cancelled by Django's disconnect handling, or closed early
+            self.hung_up()

@@ -15,12 +15,13 @@ from collections import defaultdict
 from django.db import close_old_connections
 
 from federation import inference_worker
-from federation.engine.types import ADDITIVE, CompositionSpec, GenerationParams, MemberSpec
+from federation.engine.types import ADDITIVE, GenerationParams, MemberSpec
 from federation.serving import broker
 from federation.serving.engine.batch import BatchItem, generate_batch, render_chat, sampling_key
 from rmnconsole.core.heartbeat import worker_id
 
 logger = logging.getLogger(__name__)
+CANCEL_POLL_SECONDS = 0.05  # how often a generating batch asks whether its callers are still there
 
 
 def load_target(target: dict):
@@ -35,16 +36,13 @@ def load_target(target: dict):
             raise LookupError(f"federation {federation.name} changed while the request waited; send it again")
         composed, _lookup = inference_worker.composed_for(federation)
         return composed
-    adapter = Adapter.objects.select_related("base_model").get(pk=target["id"])
-    spec = CompositionSpec(
-        base_path=base_model_path(adapter.base_model),
-        method=ADDITIVE,
-        members=(
-            MemberSpec(label=adapter.label, path=adapter.abs_path(), weight=1.0, role=adapter.adapter_type),
-        ),
-        merged=True,  # one adapter folded into the base: the base's own architecture and speed
-    )
     from federation.engine import runtime
+
+    adapter = Adapter.objects.select_related("base_model").get(pk=target["id"])
+    spec = runtime.merged_adapter_spec(
+        base_model_path(adapter.base_model),
+        MemberSpec(label=adapter.label, path=adapter.abs_path(), weight=1.0, role=adapter.adapter_type),
+    )
 
     inference_worker.honour_clear_requests()
     lookup = inference_worker.model_cache().get_or_load(("adapter", adapter.pk), lambda: runtime.build(spec))
@@ -86,10 +84,44 @@ def _fail(requests: list[dict], message: str, status: int = 500) -> None:
         )
 
 
+def _answer_cancelled(requests: list[dict]) -> None:
+    # Nobody reads it (the caller is gone); it records that the request ended, for anyone tracing it.
+    for request in requests:
+        broker.reply(
+            request["id"],
+            {
+                "done": True,
+                "text": "",
+                "finish_reason": "cancelled",
+                "prompt_tokens": 0,
+                "completion_tokens": 0,
+            },
+        )
+
+
+def cancel_check(request_ids: list[str], every_s: float = CANCEL_POLL_SECONDS):
+    """`cancelled()` for generate_batch: the rows whose callers hung up, asking Redis at most every `every_s`."""
+    state = {"at": 0.0, "rows": set()}
+
+    def cancelled() -> set[int]:
+        now = time.monotonic()
+        if now - state["at"] >= every_s:
+            state["at"] = now
+            gone = broker.cancelled(request_ids)
+            state["rows"] = {i for i, request_id in enumerate(request_ids) if request_id in gone}
+        return state["rows"]
+
+    return cancelled
+
+
 def run_batch(target_key: str, requests: list[dict], *, batching: bool = True) -> None:
     """Answer every request of one target: one generate() per group of compatible sampling settings."""
     now = time.time()
     live = [r for r in requests if r.get("expires_at", now + 1) > now]
+    gone = broker.cancelled([r["id"] for r in live])
+    if gone:
+        _answer_cancelled([r for r in live if r["id"] in gone])
+        live = [r for r in live if r["id"] not in gone]
     if not live:
         return
     target = live[0]["target"]
@@ -119,7 +151,12 @@ def run_batch(target_key: str, requests: list[dict], *, batching: bool = True) -
             broker.count_batch(len(chunk))
             started = time.perf_counter()
             try:
-                outputs = generate_batch(composed.model, tokenizer, [item for _, item in chunk])
+                outputs = generate_batch(
+                    composed.model,
+                    tokenizer,
+                    [item for _, item in chunk],
+                    cancelled=cancel_check([r["id"] for r, _ in chunk]),
+                )
             except Exception as exc:
                 logger.exception("generation failed for %s", target_key)
                 _fail([r for r, _ in chunk], f"Generation failed: {exc}")

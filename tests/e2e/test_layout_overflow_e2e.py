@@ -10,27 +10,14 @@ from django.utils import timezone
 
 from datasets_app.mappings import demo
 from datasets_app.models import Dataset, DataSource, SchemaMapping
+from tests.e2e.layout_checks import OVERFLOW_JS, WIDTHS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-WIDTHS = (1280, 1440)
 LONG = (
     "Map this retailer record to the RMIS schema with every field, enum, unit and UTC time spelled out " * 6
 )
 UNBROKEN = "sponsored_product_" * 12
-
-OVERFLOW_JS = """() => {
-  const out = [];
-  const root = document.documentElement;
-  if (root.scrollWidth > root.clientWidth) out.push(`page ${root.scrollWidth} > ${root.clientWidth}`);
-  document.querySelectorAll('.card').forEach((card, i) => {
-    if (card.scrollWidth > card.clientWidth + 1) {
-      const title = (card.querySelector('h2, h3, th, strong') || card).textContent.trim().slice(0, 40);
-      out.push(`card #${i} "${title}" ${card.scrollWidth} > ${card.clientWidth}`);
-    }
-  });
-  return out;
-}"""
 
 
 @pytest.fixture

@@ -69,6 +69,35 @@ def test_abtest_from_a_dataset_validation_split(retailer_vs_task, data_root, tex
     assert test.status == "completed" and test.results["scored_prompts"] == 3
 
 
+def test_abtest_on_a_suite_runs_the_eval_path(retailer_vs_task, texts):
+    """One code path: each side is an eval run on the suite, scored by the suite's own metrics."""
+    from federation.evaluation import services as eval_services
+    from federation.evaluation import suites
+    from federation.evaluation.models import EvalCaseResult
+
+    a, b = retailer_vs_task
+    needle = texts.task_answer.split()[0]
+    suite = suites.create_suite(
+        name="plans-contain",
+        cases=[{"prompt": f"Plan a {c} budget for walmart.", "reference": texts.task_answer} for c in "abcd"],
+        metrics=[{"name": "contains", "needles": [needle]}, {"name": "token_f1"}],
+        max_new_tokens=24,
+    )
+    test = abtests.create_abtest(federation_a=a, federation_b=b, suite=suite.label, seed=1)
+    assert test.prompt_source == "suite" and test.max_new_tokens == 24 and len(test.prompts) == 4
+    tasks.run_abtest(test.pk)
+    test.refresh_from_db()
+    assert test.status == "completed", test.error
+    assert {test.run_a.status, test.run_b.status} == {"completed"}
+    assert [m["name"] for m in test.results["metrics"]] == ["contains", "token_f1"]
+    scores_b = [r.scores["contains"] for r in EvalCaseResult.objects.filter(run=test.run_b)]
+    assert [row["b"]["contains"] for row in test.results["rows"]] == scores_b
+    assert test.results["differences"]["contains"]["mean_b"] == pytest.approx(test.run_b.score)
+    assert test.verdict.startswith("B (task-only) is better") and "(Contains A " in test.verdict
+    board = {row["run"].pk for row in eval_services.leaderboard(suite)}
+    assert board == {test.run_a_id, test.run_b_id}
+
+
 def test_abtest_refuses_bad_input(retailer_vs_task):
     a, b = retailer_vs_task
     with pytest.raises(ServiceError, match="two different federations"):
@@ -77,6 +106,10 @@ def test_abtest_refuses_bad_input(retailer_vs_task):
         abtests.create_abtest(federation_a=a, federation_b=b, prompts_text="  \n ")
     with pytest.raises(ServiceError, match="outside"):
         abtests.create_abtest(federation_a=a, federation_b=b, dataset_path="/etc/passwd")
+    with pytest.raises(ServiceError, match="Unknown eval suite"):
+        abtests.create_abtest(federation_a=a, federation_b=b, suite="no-such-suite")
+    with pytest.raises(ServiceError, match="one prompt set"):
+        abtests.create_abtest(federation_a=a, federation_b=b, suite="x", prompts_text="p || r")
     assert not ABTest.objects.exists()
 
 

@@ -105,7 +105,7 @@ def test_abtests_endpoints(client, fed, api_headers, make_federation, texts):
         "max_new_tokens": 6,
         "prompts": [
             {"prompt": texts.task_prompt, "reference": texts.task_answer},
-            {"prompt": texts.retailer_prompt},
+            {"prompt": texts.retailer_prompt, "reference": texts.retailer_answer},
         ],
     }
     created = post(client, "/api/abtests", body, api_headers)
@@ -114,7 +114,12 @@ def test_abtests_endpoints(client, fed, api_headers, make_federation, texts):
     tasks.run_abtest(test_id)
     got = client.get(f"/api/abtests/{test_id}", **api_headers).json()
     assert got["status"] == "completed" and len(got["results"]["rows"]) == 2 and got["verdict"]
-    assert got["results"]["scored_prompts"] == 1
+    assert got["results"]["scored_prompts"] == 2 and got["suite_id"] and got["run_a_id"] and got["run_b_id"]
     assert [t["id"] for t in client.get("/api/abtests", **api_headers).json()] == [test_id]
     assert post(client, "/api/abtests", {**body, "federation_b": a.pk}, api_headers).status_code == 400
+    mixed = {**body, "prompts": [*body["prompts"], {"prompt": texts.task_prompt}]}
+    refused = post(client, "/api/abtests", mixed, api_headers)
+    assert refused.status_code == 400 and "give every prompt one" in refused.content.decode()
+    sampled = post(client, "/api/abtests", {**body, "temperature": 0.7}, api_headers)
+    assert sampled.status_code == 400 and "greedily" in sampled.content.decode()
     assert InferenceRun.objects.count() == 0, "A/B generations are stored with the test, not as test runs"

@@ -155,6 +155,9 @@ def test_abtest_pages(client_logged_in, fed, make_federation, texts):
         and "Token-F1" in done.content.decode()
         and 'id="abtest-rows"' in done.content.decode()
     )
+    diff = f"/federation/evals/runs/{test.run_a_id}/diff/{test.run_b_id}/"
+    assert 'id="abtest-links"' in done.content.decode() and diff in done.content.decode()
+    assert client_logged_in.get(diff).status_code == 200
     assert "a" in client_logged_in.get("/federation/abtests/").content.decode()
 
 

@@ -72,3 +72,31 @@ def test_mixed_sampling_settings_are_never_one_batch(tiny):
         0
     ].text
     assert first == again
+
+
+def test_a_row_whose_caller_hung_up_stops_there(tiny):
+    model, tokenizer = tiny
+    prompt = render_chat(
+        tokenizer,
+        [{"role": "user", "content": "Map this long retailer record to the RMIS schema please, quickly."}],
+    )
+    full = generate_batch(model, tokenizer, [BatchItem(prompt, max_tokens=11)])[0]
+    assert full.completion_tokens > 3, full
+    asked = []
+
+    def first_row_gone_after_two_steps() -> set[int]:
+        asked.append(1)
+        return {0} if len(asked) >= 2 else set()
+
+    cut, kept = generate_batch(
+        model,
+        tokenizer,
+        [BatchItem(prompt, max_tokens=11), BatchItem(prompt, max_tokens=11)],
+        cancelled=first_row_gone_after_two_steps,
+    )
+    assert cut.finish_reason == "cancelled" and cut.completion_tokens <= 2 < full.completion_tokens
+    assert full.text.startswith(cut.text) and kept.text == full.text and kept.finish_reason != "cancelled"
+    # Every caller gone: the generate call ends after the step that noticed, not at the token budget.
+    both = generate_batch(model, tokenizer, [BatchItem(prompt, max_tokens=11)] * 2, cancelled=lambda: {0, 1})
+    assert [o.finish_reason for o in both] == ["cancelled"] * 2
+    assert all(o.completion_tokens <= 1 for o in both)

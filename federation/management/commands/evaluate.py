@@ -1,5 +1,6 @@
 """manage.py evaluate SUBJECT --suite S [--wait]: queue an eval run (SUBJECT: base:NAME, adapter:NAME[ vN],
-federation:NAME) and, with --wait, draw its progress until it ends; an error is one line and a non-zero exit."""
+federation:NAME) and, with --wait, show its progress (a tqdm bar on stderr) until it ends; an error is one line and
+a non-zero exit."""
 
 from __future__ import annotations
 
@@ -10,11 +11,6 @@ from federation.evaluation.facade import run_figures
 from federation.evaluation.models import EvalRun
 from rmnconsole.core.errors import ServiceError
 from rmnconsole.core.follow import wait_for_completion
-
-
-def bar(done: int, total: int, width: int = 30) -> str:
-    filled = int(width * done / total) if total else 0
-    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
 
 
 class Command(BaseCommand):
@@ -42,17 +38,29 @@ class Command(BaseCommand):
         self.stdout.write(f"eval run {run.pk} queued: {run.subject_label} on {run.suite.label}")
         if not options["wait"]:
             return
+        from tqdm import tqdm
+
         from federation.evaluation.tasks import run_eval
 
-        run = wait_for_completion(
-            run,
-            run_eval,
-            self._line,
-            self.stdout.write,
-            verb="evaluating",
-            what="eval run",
-            poll=options["poll"],
-        )
+        with tqdm(
+            total=max(run.progress_total, 1), unit="case", desc=f"eval {run.pk}", file=self.stderr._out
+        ) as progress:
+
+            def show(current: EvalRun) -> str:
+                progress.n = current.progress_done
+                progress.set_postfix_str(current.status, refresh=False)
+                progress.refresh()
+                return ""  # the bar is the progress; only other lines reach stdout
+
+            run = wait_for_completion(
+                run,
+                run_eval,
+                show,
+                lambda text: text and self.stdout.write(text),
+                verb="evaluating",
+                what="eval run",
+                poll=options["poll"],
+            )
         figures = run_figures(run)
         metrics = ", ".join(f"{k} {v:.3f}" for k, v in figures["metrics"].items() if v is not None)
         self.stdout.write(
@@ -61,7 +69,3 @@ class Command(BaseCommand):
                 f" ({metrics}); latency p50 {run.latency_p50_ms or 0:.0f} ms, p95 {run.latency_p95_ms or 0:.0f} ms"
             )
         )
-
-    @staticmethod
-    def _line(run: EvalRun) -> str:
-        return f"  {bar(run.progress_done, run.progress_total)} {run.status}"

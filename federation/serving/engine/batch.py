@@ -32,7 +32,7 @@ class BatchOutput:
     text: str
     prompt_tokens: int
     completion_tokens: int
-    finish_reason: str  # "stop" (EOS or a stop string) | "length"
+    finish_reason: str  # "stop" (EOS or a stop string) | "length" | "cancelled" (the caller hung up)
     extra: dict = field(default_factory=dict)
 
 
@@ -114,10 +114,17 @@ class _Rows:
 
 
 class _RowStops(StoppingCriteria):
-    def __init__(self, rows: _Rows) -> None:
+    """Ends each row on its own: its budget, a stop string, EOS, or its caller gone (`cancelled()`: row indices)."""
+
+    def __init__(self, rows: _Rows, cancelled: Callable[[], set[int]] | None = None) -> None:
         self.rows = rows
+        self.cancelled = cancelled
 
     def __call__(self, input_ids, scores, **kwargs) -> torch.BoolTensor:
+        if self.cancelled is not None and not all(self.rows.done):
+            for row in self.cancelled():
+                if not self.rows.done[row]:
+                    self.rows.done[row], self.rows.reason[row] = True, "cancelled"
         return torch.tensor(self.rows.done, dtype=torch.bool, device=input_ids.device)
 
 
@@ -139,8 +146,13 @@ class _RowStreamer(BaseStreamer):
 
 
 @torch.no_grad()
-def generate_batch(model, tokenizer, items: list[BatchItem]) -> list[BatchOutput]:
-    """Every item in ONE generate() call; items must share sampling_key (the caller groups them)."""
+def generate_batch(
+    model, tokenizer, items: list[BatchItem], *, cancelled: Callable[[], set[int]] | None = None
+) -> list[BatchOutput]:
+    """Every item in ONE generate() call; items must share sampling_key (the caller groups them).
+
+    `cancelled()` is asked after every step which rows' callers have gone; those rows stop there (and generation
+    ends as soon as no row is left), so a hung-up client does not keep the worker busy."""
     if not items:
         return []
     if len({sampling_key(i) for i in items}) != 1:
@@ -168,7 +180,7 @@ def generate_batch(model, tokenizer, items: list[BatchItem]) -> list[BatchOutput
         "max_new_tokens": max(i.max_tokens for i in items),
         "pad_token_id": pad_id,
         "eos_token_id": list(eos_ids) or None,
-        "stopping_criteria": StoppingCriteriaList([_RowStops(rows)]),
+        "stopping_criteria": StoppingCriteriaList([_RowStops(rows, cancelled)]),
         "streamer": _RowStreamer(rows),
     }
     if first.temperature > 0:
