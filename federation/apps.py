@@ -9,6 +9,9 @@ class FederationConfig(AppConfig):
         # Serving's models live in federation/serving/ and belong to this app (federation.models importing them
         # would make the two sibling modules import each other).
         import federation.serving.models  # noqa: F401
+        from federation.pipelines import lineage as pipeline_lineage
+        from federation.pipelines.models import PipelineRun, PipelineStep
+        from federation.pipelines.recovery import job_kinds as pipeline_job_kinds
         from federation.evaluation import automatic
         from federation.evaluation.models import EvalRun
         from federation.evaluation.recovery import job_kinds as eval_job_kinds
@@ -17,10 +20,12 @@ class FederationConfig(AppConfig):
         from rmnconsole.core import live, recovery
         from training.signals import training_completed
 
-        recovery.register(*job_kinds(), *eval_job_kinds())
+        recovery.register(*job_kinds(), *eval_job_kinds(), *pipeline_job_kinds())
         training_completed.connect(automatic.on_training_completed, dispatch_uid="evaluation-after-training")
         automatic.register_adapter_figures()
+        training_completed.connect(pipeline_lineage.on_training_completed, dispatch_uid="pipeline-after-training")
+        pipeline_lineage.register()
 
         # Live updates: these pages show any of their rows to every signed-in user.
-        for model in (InferenceRun, ABTest, GateTraining, EvalRun):
+        for model in (InferenceRun, ABTest, GateTraining, EvalRun, PipelineRun, PipelineStep):
             live.register_topic(model)
