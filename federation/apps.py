@@ -9,13 +9,13 @@ class FederationConfig(AppConfig):
         # Serving's models live in federation/serving/ and belong to this app (federation.models importing them
         # would make the two sibling modules import each other).
         import federation.serving.models  # noqa: F401
-        from federation.pipelines import lineage as pipeline_lineage
-        from federation.pipelines.models import PipelineRun, PipelineStep
-        from federation.pipelines.recovery import job_kinds as pipeline_job_kinds
         from federation.evaluation import automatic
         from federation.evaluation.models import EvalRun
         from federation.evaluation.recovery import job_kinds as eval_job_kinds
         from federation.models import ABTest, GateTraining, InferenceRun
+        from federation.pipelines import lineage as pipeline_lineage
+        from federation.pipelines.models import PipelineRun, PipelineStep
+        from federation.pipelines.recovery import job_kinds as pipeline_job_kinds
         from federation.recovery import job_kinds
         from rmnconsole.core import live, recovery
         from training.signals import training_completed
@@ -23,7 +23,9 @@ class FederationConfig(AppConfig):
         recovery.register(*job_kinds(), *eval_job_kinds(), *pipeline_job_kinds())
         training_completed.connect(automatic.on_training_completed, dispatch_uid="evaluation-after-training")
         automatic.register_adapter_figures()
-        training_completed.connect(pipeline_lineage.on_training_completed, dispatch_uid="pipeline-after-training")
+        training_completed.connect(
+            pipeline_lineage.on_training_completed, dispatch_uid="pipeline-after-training"
+        )
         pipeline_lineage.register()
 
         # Live updates: these pages show any of their rows to every signed-in user.

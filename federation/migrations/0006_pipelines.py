@@ -6,150 +6,490 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('datasets_app', '0004_dataset_validation'),
-        ('federation', '0005_serving'),
-        ('training', '0010_federated_learning'),
+        ("datasets_app", "0004_dataset_validation"),
+        ("federation", "0005_serving"),
+        ("training", "0010_federated_learning"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Pipeline',
+            name="Pipeline",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('description', models.TextField(blank=True)),
-                ('source_kind', models.CharField(choices=[('folder', 'Watched folder + mapping'), ('dataset', 'Library dataset (latest version)')], max_length=20)),
-                ('watch_path', models.CharField(blank=True, help_text='Folder relative to the data root.', max_length=500)),
-                ('examples_per_file', models.PositiveIntegerField(default=200)),
-                ('dataset_name', models.CharField(help_text='The dataset whose versions the pipeline builds (or follows).', max_length=200)),
-                ('adapter_name', models.SlugField(max_length=100)),
-                ('adapter_type', models.CharField(default='retailer', max_length=20)),
-                ('training_config', models.JSONField(blank=True, default=dict)),
-                ('stage', models.CharField(default='production', max_length=20)),
-                ('margin', models.FloatField(default=0.0, help_text='How much better (primary metric) a candidate must be.')),
-                ('on_worse', models.CharField(choices=[('hold', 'Hold for approval'), ('reject', 'Reject')], default='hold', max_length=10)),
-                ('schedule', models.CharField(blank=True, help_text='Cron expression (UTC); blank: none.', max_length=100)),
-                ('next_run_at', models.DateTimeField(blank=True, null=True)),
-                ('enabled', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('base_model', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='training.foundationmodel')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('deployment', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='pipelines', to='federation.deployment')),
-                ('mapping', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='datasets_app.schemamapping')),
-                ('suite', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='pipelines', to='federation.evalsuite')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, unique=True)),
+                ("description", models.TextField(blank=True)),
+                (
+                    "source_kind",
+                    models.CharField(
+                        choices=[
+                            ("folder", "Watched folder + mapping"),
+                            ("dataset", "Library dataset (latest version)"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "watch_path",
+                    models.CharField(
+                        blank=True, help_text="Folder relative to the data root.", max_length=500
+                    ),
+                ),
+                ("examples_per_file", models.PositiveIntegerField(default=200)),
+                (
+                    "dataset_name",
+                    models.CharField(
+                        help_text="The dataset whose versions the pipeline builds (or follows).",
+                        max_length=200,
+                    ),
+                ),
+                ("adapter_name", models.SlugField(max_length=100)),
+                ("adapter_type", models.CharField(default="retailer", max_length=20)),
+                ("training_config", models.JSONField(blank=True, default=dict)),
+                ("stage", models.CharField(default="production", max_length=20)),
+                (
+                    "margin",
+                    models.FloatField(
+                        default=0.0, help_text="How much better (primary metric) a candidate must be."
+                    ),
+                ),
+                (
+                    "on_worse",
+                    models.CharField(
+                        choices=[("hold", "Hold for approval"), ("reject", "Reject")],
+                        default="hold",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "schedule",
+                    models.CharField(
+                        blank=True, help_text="Cron expression (UTC); blank: none.", max_length=100
+                    ),
+                ),
+                ("next_run_at", models.DateTimeField(blank=True, null=True)),
+                ("enabled", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "base_model",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="training.foundationmodel",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "deployment",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="pipelines",
+                        to="federation.deployment",
+                    ),
+                ),
+                (
+                    "mapping",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="datasets_app.schemamapping",
+                    ),
+                ),
+                (
+                    "suite",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="pipelines",
+                        to="federation.evalsuite",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='PipelineRun',
+            name="PipelineRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveIntegerField()),
-                ('status', models.CharField(choices=[('waiting', 'Waiting'), ('running', 'Running'), ('held', 'Held for approval'), ('completed', 'Completed'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], db_index=True, default='waiting', max_length=20)),
-                ('status_reason', models.TextField(blank=True)),
-                ('trigger', models.CharField(choices=[('manual', 'By hand'), ('api', 'API'), ('cli', 'Command line'), ('watch', 'New data'), ('schedule', 'Schedule')], max_length=20)),
-                ('source_files', models.JSONField(blank=True, default=list, help_text='[{path, sha256, size}] it was built from.')),
-                ('production_target', models.JSONField(blank=True, default=dict, help_text='{kind, id, label} when evaluated.')),
-                ('comparison', models.JSONField(blank=True, default=dict)),
-                ('decision', models.CharField(blank=True, max_length=10)),
-                ('decision_reason', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('candidate', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='pipeline_runs', to='training.adapter')),
-                ('candidate_eval', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='federation.evalrun')),
-                ('dataset', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='datasets_app.dataset')),
-                ('decided_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('deployment_event', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='federation.deploymentevent')),
-                ('pipeline', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='runs', to='federation.pipeline')),
-                ('production_eval', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='federation.evalrun')),
-                ('training_job', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='training.trainingjob')),
-                ('triggered_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("number", models.PositiveIntegerField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("waiting", "Waiting"),
+                            ("running", "Running"),
+                            ("held", "Held for approval"),
+                            ("completed", "Completed"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        db_index=True,
+                        default="waiting",
+                        max_length=20,
+                    ),
+                ),
+                ("status_reason", models.TextField(blank=True)),
+                (
+                    "trigger",
+                    models.CharField(
+                        choices=[
+                            ("manual", "By hand"),
+                            ("api", "API"),
+                            ("cli", "Command line"),
+                            ("watch", "New data"),
+                            ("schedule", "Schedule"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "source_files",
+                    models.JSONField(
+                        blank=True, default=list, help_text="[{path, sha256, size}] it was built from."
+                    ),
+                ),
+                (
+                    "production_target",
+                    models.JSONField(blank=True, default=dict, help_text="{kind, id, label} when evaluated."),
+                ),
+                ("comparison", models.JSONField(blank=True, default=dict)),
+                ("decision", models.CharField(blank=True, max_length=10)),
+                ("decision_reason", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "candidate",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="pipeline_runs",
+                        to="training.adapter",
+                    ),
+                ),
+                (
+                    "candidate_eval",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="federation.evalrun",
+                    ),
+                ),
+                (
+                    "dataset",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="datasets_app.dataset",
+                    ),
+                ),
+                (
+                    "decided_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "deployment_event",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="federation.deploymentevent",
+                    ),
+                ),
+                (
+                    "pipeline",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="runs",
+                        to="federation.pipeline",
+                    ),
+                ),
+                (
+                    "production_eval",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="federation.evalrun",
+                    ),
+                ),
+                (
+                    "training_job",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="training.trainingjob",
+                    ),
+                ),
+                (
+                    "triggered_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='DatasetLineage',
+            name="DatasetLineage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source_files', models.JSONField(blank=True, default=list)),
-                ('mapping_version', models.PositiveIntegerField(blank=True, null=True)),
-                ('rows', models.IntegerField(default=0)),
-                ('rows_added', models.IntegerField(default=0)),
-                ('rows_removed', models.IntegerField(default=0)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('dataset', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='lineage', to='datasets_app.dataset')),
-                ('mapping', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='datasets_app.schemamapping')),
-                ('previous', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='datasets_app.dataset')),
-                ('pipeline', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='federation.pipeline')),
-                ('run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='federation.pipelinerun')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("source_files", models.JSONField(blank=True, default=list)),
+                ("mapping_version", models.PositiveIntegerField(blank=True, null=True)),
+                ("rows", models.IntegerField(default=0)),
+                ("rows_added", models.IntegerField(default=0)),
+                ("rows_removed", models.IntegerField(default=0)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "dataset",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="lineage",
+                        to="datasets_app.dataset",
+                    ),
+                ),
+                (
+                    "mapping",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="datasets_app.schemamapping",
+                    ),
+                ),
+                (
+                    "previous",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="datasets_app.dataset",
+                    ),
+                ),
+                (
+                    "pipeline",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="federation.pipeline",
+                    ),
+                ),
+                (
+                    "run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="federation.pipelinerun",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='PipelineStep',
+            name="PipelineStep",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('completed', 'Completed'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], db_index=True, default='queued', max_length=20)),
-                ('status_reason', models.TextField(blank=True)),
-                ('rq_job_id', models.CharField(blank=True, max_length=100)),
-                ('queue_name', models.CharField(blank=True, max_length=100)),
-                ('worker', models.CharField(blank=True, help_text='host:pid of the process that runs it.', max_length=200)),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('kind', models.CharField(choices=[('build', 'Build'), ('validate', 'Validate'), ('train', 'Train'), ('evaluate', 'Evaluate'), ('decide', 'Decide'), ('deploy', 'Deploy')], max_length=20)),
-                ('attempt', models.PositiveIntegerField(default=1)),
-                ('waiting_on', models.JSONField(blank=True, default=dict, help_text='The jobs it waits for: {kind: id}.')),
-                ('detail', models.JSONField(blank=True, default=dict)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='steps', to='federation.pipelinerun')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("completed", "Completed"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        db_index=True,
+                        default="queued",
+                        max_length=20,
+                    ),
+                ),
+                ("status_reason", models.TextField(blank=True)),
+                ("rq_job_id", models.CharField(blank=True, max_length=100)),
+                ("queue_name", models.CharField(blank=True, max_length=100)),
+                (
+                    "worker",
+                    models.CharField(
+                        blank=True, help_text="host:pid of the process that runs it.", max_length=200
+                    ),
+                ),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("build", "Build"),
+                            ("validate", "Validate"),
+                            ("train", "Train"),
+                            ("evaluate", "Evaluate"),
+                            ("decide", "Decide"),
+                            ("deploy", "Deploy"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("attempt", models.PositiveIntegerField(default=1)),
+                (
+                    "waiting_on",
+                    models.JSONField(
+                        blank=True, default=dict, help_text="The jobs it waits for: {kind: id}."
+                    ),
+                ),
+                ("detail", models.JSONField(blank=True, default=dict)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="steps",
+                        to="federation.pipelinerun",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['run', 'id'],
+                "ordering": ["run", "id"],
             },
         ),
         migrations.CreateModel(
-            name='WatchedFile',
+            name="WatchedFile",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('path', models.CharField(max_length=500)),
-                ('sha256', models.CharField(max_length=64)),
-                ('size', models.BigIntegerField()),
-                ('mtime', models.FloatField()),
-                ('seen_at', models.DateTimeField(auto_now_add=True)),
-                ('pipeline', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='watched_files', to='federation.pipeline')),
-                ('run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='federation.pipelinerun')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("path", models.CharField(max_length=500)),
+                ("sha256", models.CharField(max_length=64)),
+                ("size", models.BigIntegerField()),
+                ("mtime", models.FloatField()),
+                ("seen_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "pipeline",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="watched_files",
+                        to="federation.pipeline",
+                    ),
+                ),
+                (
+                    "run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="federation.pipelinerun",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['pipeline', 'path'],
+                "ordering": ["pipeline", "path"],
             },
         ),
         migrations.AddConstraint(
-            model_name='pipelinerun',
-            constraint=models.UniqueConstraint(fields=('pipeline', 'number'), name='pipeline_run_unique_number'),
+            model_name="pipelinerun",
+            constraint=models.UniqueConstraint(
+                fields=("pipeline", "number"), name="pipeline_run_unique_number"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='pipelinerun',
-            constraint=models.UniqueConstraint(condition=models.Q(('status', 'running')), fields=('pipeline',), name='pipeline_one_running_run'),
+            model_name="pipelinerun",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status", "running")),
+                fields=("pipeline",),
+                name="pipeline_one_running_run",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='pipelinerun',
-            constraint=models.UniqueConstraint(condition=models.Q(('status', 'waiting')), fields=('pipeline',), name='pipeline_one_waiting_run'),
+            model_name="pipelinerun",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status", "waiting")),
+                fields=("pipeline",),
+                name="pipeline_one_waiting_run",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='pipelinestep',
-            constraint=models.UniqueConstraint(fields=('run', 'kind', 'attempt'), name='pipeline_step_unique_attempt'),
+            model_name="pipelinestep",
+            constraint=models.UniqueConstraint(
+                fields=("run", "kind", "attempt"), name="pipeline_step_unique_attempt"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='watchedfile',
-            constraint=models.UniqueConstraint(fields=('pipeline', 'sha256'), name='watched_file_unique_content'),
+            model_name="watchedfile",
+            constraint=models.UniqueConstraint(
+                fields=("pipeline", "sha256"), name="watched_file_unique_content"
+            ),
         ),
     ]

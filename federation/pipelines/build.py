@@ -121,7 +121,9 @@ def _harmonize(pipeline: Pipeline, files: list[dict], dest: Path) -> int:
     tmp = dest.with_name(f".{dest.name}.tmp")
     limits = duckdb_limits()
     # DuckDB reads only the folders it is allowed: the usual ones and this pipeline's watched folder.
-    con = connect(dataclasses.replace(limits, allowed_dirs=(*limits.allowed_dirs, str(watch_folder(pipeline)))))
+    con = connect(
+        dataclasses.replace(limits, allowed_dirs=(*limits.allowed_dirs, str(watch_folder(pipeline))))
+    )
     try:
         with tmp.open("wb") as out:
             for index, entry in enumerate(files):

@@ -40,7 +40,9 @@ def set_run(run: PipelineRun, from_statuses: tuple[str, ...], to_status: str, **
     """Compare-and-set on the run; the run's live watchers hear of it."""
     if to_status in PipelineRun.FINISHED or to_status == PipelineRun.Status.HELD:
         fields.setdefault("finished_at", timezone.now())
-    changed = PipelineRun.objects.filter(pk=run.pk, status__in=from_statuses).update(status=to_status, **fields)
+    changed = PipelineRun.objects.filter(pk=run.pk, status__in=from_statuses).update(
+        status=to_status, **fields
+    )
     if changed:
         run.status = to_status
         for name, value in fields.items():
@@ -75,7 +77,12 @@ def fail_step(step: PipelineStep, reason: str) -> bool:
         if not step.finish(PipelineStep.Status.FAILED, reason):
             return False
         run = step.run
-        set_run(run, (PipelineRun.Status.RUNNING,), PipelineRun.Status.FAILED, status_reason=f"{step.kind}: {reason}")
+        set_run(
+            run,
+            (PipelineRun.Status.RUNNING,),
+            PipelineRun.Status.FAILED,
+            status_reason=f"{step.kind}: {reason}",
+        )
     transaction.on_commit(lambda: start_next(run.pipeline_id))
     return True
 
@@ -145,7 +152,9 @@ def advance(step: PipelineStep) -> str:
 def advance_waiting(**filters) -> int:
     """Every waiting step (optionally filtered): the upkeep pass and the training signal call this."""
     moved = 0
-    waiting = PipelineStep.objects.filter(status=PipelineStep.Status.RUNNING, **filters).exclude(waiting_on={})
+    waiting = PipelineStep.objects.filter(status=PipelineStep.Status.RUNNING, **filters).exclude(
+        waiting_on={}
+    )
     for step in waiting.select_related("run__pipeline"):
         moved += advance(step) != "waiting"
     return moved

@@ -45,4 +45,6 @@ def decide(
     )
     if diff.diff >= margin and diff.ci_low > 0:
         return Decision(PROMOTE, f"Better: {figures}.", comparison)
-    return Decision(on_worse, f"Not better by the margin with the interval above zero: {figures}.", comparison)
+    return Decision(
+        on_worse, f"Not better by the margin with the interval above zero: {figures}.", comparison
+    )

@@ -24,7 +24,9 @@ def _approver(run: PipelineRun) -> str:
 def adapter_lineage(adapter) -> list[dict]:
     run = (
         PipelineRun.objects.filter(candidate=adapter)
-        .select_related("pipeline", "dataset", "training_job", "candidate_eval", "production_eval", "decided_by")
+        .select_related(
+            "pipeline", "dataset", "training_job", "candidate_eval", "production_eval", "decided_by"
+        )
         .first()
     )
     if run is None:

@@ -94,7 +94,9 @@ class PipelineRun(models.Model):
     triggered_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    source_files = models.JSONField(default=list, blank=True, help_text="[{path, sha256, size}] it was built from.")
+    source_files = models.JSONField(
+        default=list, blank=True, help_text="[{path, sha256, size}] it was built from."
+    )
     dataset = models.ForeignKey(
         "datasets_app.Dataset", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -104,7 +106,9 @@ class PipelineRun(models.Model):
     candidate = models.ForeignKey(
         "training.Adapter", null=True, blank=True, on_delete=models.SET_NULL, related_name="pipeline_runs"
     )
-    production_target = models.JSONField(default=dict, blank=True, help_text="{kind, id, label} when evaluated.")
+    production_target = models.JSONField(
+        default=dict, blank=True, help_text="{kind, id, label} when evaluated."
+    )
     candidate_eval = models.ForeignKey(
         "federation.EvalRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -177,6 +181,14 @@ class PipelineStep(QueuedJob):
 
     def __str__(self) -> str:
         return f"{self.run} {self.kind} #{self.attempt}"
+
+    def publish_status(self) -> None:
+        """The run page watches the run: a step's change is news there too."""
+        from rmnconsole.core import live
+
+        super().publish_status()
+        event = {"kind": "step", "step": self.kind, "status": self.status}
+        live.publish_on_commit(live.group_for(PipelineRun, self.run_id), event)
 
 
 class WatchedFile(models.Model):

@@ -3,6 +3,7 @@ one while that waits joins it), retry from the failed step, cancel, approve or r
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 
 from croniter import croniter
@@ -17,14 +18,19 @@ from federation.pipelines import chain
 from federation.pipelines.build import watch_folder
 from federation.pipelines.models import Pipeline, PipelineRun, PipelineStep
 from federation.pipelines.steps import deploy_candidate
-from federation.serving.models import STAGES, Deployment
 from federation.services import check_text, require_staff
+from federation.serving.models import STAGES, Deployment
 from rmnconsole.core import audit
 from rmnconsole.core.errors import Conflict, NotFound, ServiceError
 from rmnconsole.core.names import validate_name
 from rmnconsole.core.users import signed_in
 from training.models import TrainingJob
 from training.services import cancel_training_job, resolve_base_model, validate_request
+
+
+def _staff_if_person(user, action: str) -> None:
+    if user is not None:
+        require_staff(user, action)
 
 
 def check_schedule(expression: str) -> str:
@@ -47,7 +53,9 @@ def _lookup(model, value, what: str, field: str, **by_name):
     text = str(value or "").strip()
     if not text:
         raise ServiceError(f"Choose the {what}.", field=field)
-    query = model.objects.filter(pk=int(text)) if text.isdigit() else model.objects.filter(**by_name, name=text)
+    query = (
+        model.objects.filter(pk=int(text)) if text.isdigit() else model.objects.filter(**by_name, name=text)
+    )
     found = query.order_by("-pk").first()
     if found is None:
         raise NotFound(f"Unknown {what} {text!r}.", field=field)
@@ -99,7 +107,9 @@ def create_pipeline(
     pipeline = Pipeline(
         name=name,
         description=check_text(description, "description", "The description"),
-        dataset_name=validate_name(dataset_name or f"{name}_data", field="dataset_name", what="The dataset name"),
+        dataset_name=validate_name(
+            dataset_name or f"{name}_data", field="dataset_name", what="The dataset name"
+        ),
         base_model=base,
         adapter_name=adapter_name,
         adapter_type=adapter_type,
@@ -116,14 +126,22 @@ def create_pipeline(
     if watch_path:
         pipeline.source_kind = Pipeline.Source.FOLDER
         pipeline.mapping = _lookup(SchemaMapping, mapping, "mapping", "mapping", status="active")
-        if isinstance(examples_per_file, bool) or not isinstance(examples_per_file, int) or not 1 <= examples_per_file <= 100_000:
-            raise ServiceError("Examples per file: a whole number from 1 to 100000.", field="examples_per_file")
+        if (
+            isinstance(examples_per_file, bool)
+            or not isinstance(examples_per_file, int)
+            or not 1 <= examples_per_file <= 100_000
+        ):
+            raise ServiceError(
+                "Examples per file: a whole number from 1 to 100000.", field="examples_per_file"
+            )
         pipeline.examples_per_file = examples_per_file
         pipeline.watch_path = watch_path
         watch_folder(pipeline)  # inside the data root and there
     else:
         if not dataset_name:
-            raise ServiceError("Give a watched folder (and a mapping) or a dataset to follow.", field="watch_path")
+            raise ServiceError(
+                "Give a watched folder (and a mapping) or a dataset to follow.", field="watch_path"
+            )
         pipeline.source_kind = Pipeline.Source.DATASET
     pipeline.save()
     audit.record(user, "pipeline.create", pipeline, f"created pipeline {name}")
@@ -144,7 +162,9 @@ def get_run(run_id: int | str) -> PipelineRun:
 def trigger_run(
     pipeline, *, trigger: str = PipelineRun.Trigger.MANUAL, user=None, source_files: list | None = None
 ) -> PipelineRun:
-    """Start a run now, or queue it behind the running one; a run already waiting absorbs this trigger."""
+    """Start a run now, or queue it behind the running one; a run already waiting absorbs this trigger. A person
+    must be staff (user None: the watcher, the schedule, the operator's CLI or facade)."""
+    _staff_if_person(user, "run a pipeline")
     pipeline = get_pipeline(pipeline)
     if not pipeline.enabled:
         raise Conflict(f"Pipeline {pipeline.name} is disabled.")
@@ -163,7 +183,9 @@ def trigger_run(
                     triggered_by=signed_in(user),
                     source_files=source_files or [],
                 )
-                audit.record(user, "pipeline.trigger", pipeline, f"run {number} of {pipeline.name} ({trigger})")
+                audit.record(
+                    user, "pipeline.trigger", pipeline, f"run {number} of {pipeline.name} ({trigger})"
+                )
                 chain.start_run(run)
                 return run
         except IntegrityError:  # another process won the same number: read again
@@ -178,24 +200,23 @@ def _end_active_step(run: PipelineRun, user) -> None:
         if "training" in waiting:
             job = TrainingJob.objects.filter(pk=waiting["training"]).first()
             if job is not None and job.is_active:
-                try:
+                with contextlib.suppress(ServiceError):  # it ended meanwhile
                     cancel_training_job(job.pk, user)
-                except ServiceError:
-                    pass  # it ended meanwhile
         for eval_id in waiting.get("evals", []):
             eval_run = EvalRun.objects.filter(pk=eval_id, status__in=EvalRun.ACTIVE).first()
             if eval_run is not None:
-                try:
+                with contextlib.suppress(ServiceError):
                     cancel_eval(eval_run, user=user)
-                except ServiceError:
-                    pass
 
 
 def cancel_run(run: PipelineRun, user=None) -> PipelineRun:
     """Stop a waiting, running or held run: its running step is cancelled with the job it started."""
+    _staff_if_person(user, "cancel a pipeline run")
     with transaction.atomic():
         active = (PipelineRun.Status.WAITING, PipelineRun.Status.RUNNING, PipelineRun.Status.HELD)
-        if not chain.set_run(run, active, PipelineRun.Status.CANCELLED, status_reason="Cancelled by a person."):
+        if not chain.set_run(
+            run, active, PipelineRun.Status.CANCELLED, status_reason="Cancelled by a person."
+        ):
             run.refresh_from_db()
             raise Conflict(f"Run {run.number} of {run.pipeline.name} is already {run.status}.")
         _end_active_step(run, user)
@@ -206,6 +227,7 @@ def cancel_run(run: PipelineRun, user=None) -> PipelineRun:
 
 def retry_run(run: PipelineRun, user=None) -> PipelineRun:
     """A failed run resumes from its failed step (the steps before it keep their results)."""
+    _staff_if_person(user, "retry a pipeline run")
     failed = run.steps.filter(status=PipelineStep.Status.FAILED).order_by("-id").first()
     if run.status != PipelineRun.Status.FAILED or failed is None:
         raise Conflict(f"Only a failed run can be retried; run {run.number} is {run.status}.")
@@ -234,7 +256,9 @@ def approve_run(run: PipelineRun, user) -> PipelineRun:
     with transaction.atomic():
         newer = run.pipeline.runs.filter(number__gt=run.number, deployment_event__isnull=False).exists()
         if newer:
-            raise Conflict("A newer run of this pipeline has been deployed since: approve that one's successor.")
+            raise Conflict(
+                "A newer run of this pipeline has been deployed since: approve that one's successor."
+            )
         if not chain.set_run(run, (PipelineRun.Status.HELD,), PipelineRun.Status.COMPLETED, decided_by=user,
                              decision="promote", status_reason="Approved by a person; promoted."):  # fmt: skip
             raise Conflict(f"Run {run.number} changed meanwhile; reload.")

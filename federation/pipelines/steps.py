@@ -124,7 +124,9 @@ def evaluate_check(step: PipelineStep):
     runs = list(EvalRun.objects.filter(pk__in=step.waiting_on["evals"]))
     for eval_run in runs:
         if eval_run.status in (EvalRun.Status.FAILED, EvalRun.Status.CANCELLED):
-            raise ServiceError(f"Eval run {eval_run.pk} ({eval_run.subject_label}) {eval_run.status}: {eval_run.error}")
+            raise ServiceError(
+                f"Eval run {eval_run.pk} ({eval_run.subject_label}) {eval_run.status}: {eval_run.error}"
+            )
     if any(r.status != EvalRun.Status.COMPLETED for r in runs):
         return WAIT, step.waiting_on
     return DONE, {"scores": {r.subject_label: r.score for r in runs}}
@@ -147,7 +149,11 @@ def decide_step(step: PipelineStep):
         by_case = case_scores(run.production_eval, metric)
         production = [by_case.get(case, 0.0) for case in candidate]
     decision = decide(
-        list(candidate.values()), production, margin=pipeline.margin, on_worse=pipeline.on_worse, metric=metric
+        list(candidate.values()),
+        production,
+        margin=pipeline.margin,
+        on_worse=pipeline.on_worse,
+        metric=metric,
     )
     _save_run(run, decision=decision.action, decision_reason=decision.reason, comparison=decision.comparison)
     return DONE, {"decision": decision.action}

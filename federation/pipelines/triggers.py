@@ -34,8 +34,16 @@ def check_folder(pipeline: Pipeline, now: dt.datetime) -> PipelineRun | None:
         with transaction.atomic():
             # Two checks at once: the second insert of the same content fails and that check triggers nothing.
             rows = WatchedFile.objects.bulk_create(
-                [WatchedFile(pipeline=pipeline, path=f["path"], sha256=f["sha256"], size=f["size"], mtime=f["mtime"])
-                 for f in fresh]  # fmt: skip
+                [
+                    WatchedFile(
+                        pipeline=pipeline,
+                        path=f["path"],
+                        sha256=f["sha256"],
+                        size=f["size"],
+                        mtime=f["mtime"],
+                    )
+                    for f in fresh
+                ]
             )
             run = trigger_run(
                 pipeline,

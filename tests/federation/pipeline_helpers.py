@@ -1,5 +1,5 @@
 """Shared by the pipeline tests: the demo Alpha mapping, a fast training preset, and an inline driver that runs a
-pipeline's queued steps and the jobs they start in this process (the same task functions the workers call)."""
+pipeline's queued steps and the jobs they start in this process."""
 
 from __future__ import annotations
 
@@ -22,29 +22,8 @@ def drop_alpha(folder: Path, name: str, *, rows: int = 300, seed: int = 11, age:
     return path
 
 
-def drive(run, *, rounds: int = 30):
-    """Run the run's queued steps, the training and eval jobs they start, and the upkeep, until it stops moving."""
-    from federation.evaluation.models import EvalRun
-    from federation.evaluation.tasks import run_eval
-    from federation.pipelines import triggers
-    from federation.pipelines.models import PipelineStep
-    from federation.pipelines.tasks import run_step
-    from training.models import TrainingJob
-    from training.tasks import run_training_job
+def drive(run):
+    """The run, driven in this process until it stops moving (the CLI's run-here path)."""
+    from federation.pipelines.inline import run_here
 
-    for _ in range(rounds):
-        run.refresh_from_db()
-        if run.status != "running":
-            return run
-        for step in PipelineStep.objects.filter(run=run, status="queued"):
-            run_step(step.pk)
-        for step in PipelineStep.objects.filter(run=run, status="running").exclude(waiting_on={}):
-            waiting = step.waiting_on
-            if "training" in waiting and TrainingJob.objects.filter(pk=waiting["training"], status="queued").exists():
-                run_training_job(waiting["training"])
-            for eval_id in waiting.get("evals", []):
-                if EvalRun.objects.filter(pk=eval_id, status="queued").exists():
-                    run_eval(eval_id)
-        triggers.tick()
-    run.refresh_from_db()
-    return run
+    return run_here(run)

@@ -34,7 +34,9 @@ def alpha_mapping(staff_user):
 
 
 def retailer_suite():
-    cases = [{"prompt": c[0]["content"], "reference": RETAILER_ANSWER} for c in retailer_conversations(6, seed=9)]
+    cases = [
+        {"prompt": c[0]["content"], "reference": RETAILER_ANSWER} for c in retailer_conversations(6, seed=9)
+    ]
     return create_suite(name="retailer-check", cases=cases, metrics=[{"name": "token_f1"}], max_new_tokens=24)
 
 
@@ -42,7 +44,7 @@ def test_watched_folder_waits_for_stable_files_and_never_retrains_the_same_data(
     staff_user, tiny_base_models, alpha_mapping, data_root
 ):
     suite = create_suite(name="alpha-smoke", cases=[{"prompt": "x", "reference": "y"}])
-    deployment = serving.create_deployment("alpha-rmis", staff_user)
+    serving.create_deployment("alpha-rmis", staff_user)
     (data_root / "incoming" / "alpha").mkdir(parents=True)
     common = dict(suite=suite.pk, deployment="alpha-rmis", adapter_name="alpha_auto", base_model="tiny-llama",
                   mapping=alpha_mapping.pk, examples_per_file=40, training_config=FAST)  # fmt: skip
@@ -74,7 +76,9 @@ def test_watched_folder_waits_for_stable_files_and_never_retrains_the_same_data(
     assert run.source_files[0]["path"] == "incoming/alpha/day1.csv"
 
     # The same content under another name never retrains.
-    shutil.copy(data_root / "incoming" / "alpha" / "day1.csv", data_root / "incoming" / "alpha" / "day1-again.csv")
+    shutil.copy(
+        data_root / "incoming" / "alpha" / "day1.csv", data_root / "incoming" / "alpha" / "day1-again.csv"
+    )
     assert triggers.tick(now + dt.timedelta(seconds=60))["watch_runs"] == 0
 
     # Two triggers while one runs: one run queued behind it, not two.
@@ -87,8 +91,15 @@ def test_watched_folder_waits_for_stable_files_and_never_retrains_the_same_data(
     assert run_step(build.pk) == "completed", PipelineStep.objects.get(pk=build.pk).status_reason
     run.refresh_from_db()
     lineage = DatasetLineage.objects.get(dataset=run.dataset)
-    assert run.dataset.version == 1 and lineage.rows == 40 and lineage.rows_added == 40 and lineage.rows_removed == 0
-    assert [f["path"] for f in lineage.source_files] == ["incoming/alpha/day1.csv"]  # its copy is the same data
+    assert (
+        run.dataset.version == 1
+        and lineage.rows == 40
+        and lineage.rows_added == 40
+        and lineage.rows_removed == 0
+    )
+    assert [f["path"] for f in lineage.source_files] == [
+        "incoming/alpha/day1.csv"
+    ]  # its copy is the same data
     assert lineage.mapping_id == alpha_mapping.pk and lineage.mapping_version == alpha_mapping.version
     assert run_step(PipelineStep.objects.get(run=run, kind="validate").pk) == "completed"
     assert run_step(PipelineStep.objects.get(run=run, kind="train").pk) == "waiting"
@@ -127,7 +138,11 @@ def test_a_bad_batch_is_held_production_stays_and_approval_promotes_with_lineage
     )  # fmt: skip
 
     run = drive(services.trigger_run(pipeline, user=staff_user))
-    assert run.status == "held", (run.status, run.status_reason, [(s.kind, s.status, s.status_reason) for s in run.steps.all()])
+    assert run.status == "held", (
+        run.status,
+        run.status_reason,
+        [(s.kind, s.status, s.status_reason) for s in run.steps.all()],
+    )
     assert run.decision == "hold" and run.comparison["candidate"] < run.comparison["production"]
     assert run.production_target["id"] == fed.retailer.pk
     assert deployment.stage("production").adapter_id == fed.retailer.pk, "production keeps the old adapter"
@@ -145,7 +160,9 @@ def test_a_bad_batch_is_held_production_stays_and_approval_promotes_with_lineage
     assert providers.lineage("deployment", deployment)[0]["adapter"] == run.candidate.label
 
 
-def test_worker_killed_mid_step_fails_it_and_retry_resumes_there(staff_user, tiny_base_models, fed, data_root):
+def test_worker_killed_mid_step_fails_it_and_retry_resumes_there(
+    staff_user, tiny_base_models, fed, data_root
+):
     from datasets_app.library.services import register_dataset_file
     from rmnconsole.core.recovery import recover_all
 
