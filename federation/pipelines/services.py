@@ -125,6 +125,8 @@ def create_pipeline(
     )
     if watch_path:
         pipeline.source_kind = Pipeline.Source.FOLDER
+        pipeline.watch_path = watch_path
+        watch_folder(pipeline)  # inside the data root and there
         pipeline.mapping = _lookup(SchemaMapping, mapping, "mapping", "mapping", status="active")
         if (
             isinstance(examples_per_file, bool)
@@ -135,8 +137,6 @@ def create_pipeline(
                 "Examples per file: a whole number from 1 to 100000.", field="examples_per_file"
             )
         pipeline.examples_per_file = examples_per_file
-        pipeline.watch_path = watch_path
-        watch_folder(pipeline)  # inside the data root and there
     else:
         if not dataset_name:
             raise ServiceError(

@@ -1,0 +1,88 @@
+"""The pipeline's doors over one set of services: pages (list, create form errors, run, approval, dataset lineage),
+/api/pipelines (create, errors as 4xx JSON, staff-only trigger), and `manage.py pipeline` (one-line errors)."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from federation.evaluation.suites import create_suite
+from federation.serving import services as serving
+from rmnconsole.models import ApiToken
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def setup(staff_user, tiny_base_models, data_root):
+    from datasets_app.library.services import register_dataset_file
+
+    path = data_root / "datasets" / "doors.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "".join(f'{{"prompt": "Map sp {i}", "completion": "sponsored_product {i}"}}\n' for i in range(30))
+    )
+    register_dataset_file(path, name="doors")
+    create_suite(name="doors-suite", cases=[{"prompt": "Map sp", "reference": "sponsored_product"}])
+    serving.create_deployment("doors-deploy", staff_user)
+    _, key = ApiToken.issue(staff_user, name="staff")
+    return {"HTTP_AUTHORIZATION": f"Bearer {key}"}
+
+
+BODY = {"name": "doors", "suite": "doors-suite", "deployment": "doors-deploy", "adapter_name": "doors_adapter",
+        "base_model": "tiny-llama", "dataset_name": "doors"}  # fmt: skip
+
+
+def test_api_creates_refuses_and_triggers(client, setup, api_headers):
+    post = lambda body, headers: client.post(
+        "/api/pipelines", body, content_type="application/json", **headers
+    )  # noqa: E731
+    bad = post({**BODY, "schedule": "61 * * * *"}, setup)
+    assert bad.status_code == 400 and bad.json()["field"] == "schedule"
+    outside = post({**BODY, "watch_path": "../../etc", "mapping": "1"}, setup)
+    assert outside.status_code == 400 and outside.json()["field"] == "watch_path"
+    assert "outside the data root" in outside.json()["detail"] and "/tmp" not in outside.json()["detail"]
+    missing = post({**BODY, "suite": "nope"}, setup)
+    assert missing.status_code == 404 and missing.json()["field"] == "suite"
+    assert post(BODY, api_headers).status_code == 403  # not staff
+    created = post(BODY, setup)
+    assert created.status_code == 201 and created.json()["last_run"] is None
+    assert post(BODY, setup).status_code == 409
+
+    assert client.post("/api/pipelines/doors/runs", **api_headers).status_code == 403
+    run = client.post("/api/pipelines/doors/runs", **setup)
+    assert run.status_code == 201 and run.json()["status"] == "running" and run.json()["trigger"] == "api"
+    again = client.post("/api/pipelines/doors/runs", **setup).json()
+    assert again["status"] == "waiting"
+    assert (
+        client.post("/api/pipelines/doors/runs", **setup).json()["id"] == again["id"]
+    )  # joins the queued run
+    detail = client.get(f"/api/pipelines/runs/{run.json()['id']}", **setup).json()
+    assert [s["kind"] for s in detail["steps"]] == ["build"]
+    assert (
+        client.post(f"/api/pipelines/runs/{run.json()['id']}/approve", **setup).status_code == 409
+    )  # not held
+    assert client.get("/api/pipelines/runs/999999", **setup).status_code == 404
+    assert client.get("/api/pipelines", **setup).json()[0]["last_run"]["number"] == 2
+
+
+def test_pages_and_cli(client, staff_user, setup):
+    from federation.pipelines import services
+
+    assert client.get("/federation/pipelines/").status_code == 302  # login on every page
+    client.force_login(staff_user)
+    page = client.post("/federation/pipelines/", {**BODY, "watch_path": "../outside", "mapping": "1"})
+    assert page.status_code == 200 and "outside the data root" in page.content.decode()
+    assert client.post("/federation/pipelines/", BODY).status_code == 302
+    listing = client.get("/federation/pipelines/").content.decode()
+    assert "doors" in listing and "never run" in listing
+    run = services.trigger_run("doors", user=staff_user)
+    body = client.get(f"/federation/pipelines/runs/{run.pk}/").content.decode()
+    assert 'data-step="build"' in body and "data-live-topic" in body
+    assert client.get(f"/federation/pipelines/runs/{run.pk}/approval/").status_code == 200
+    assert client.get("/federation/pipelines/datasets/999999/").status_code == 404
+    assert client.get("/federation/pipelines/nope/").status_code == 404
+
+    with pytest.raises(CommandError, match="Unknown pipeline 'nope'"):
+        call_command("pipeline", "run", "nope")
+    call_command("pipeline", "list")
