@@ -76,3 +76,4 @@ class ABTestAdmin(GuardedAdmin):
 
 # Serving (deployments) registers its admin pages with this app.
 import federation.serving.admin  # noqa: E402, F401
+import federation.pipelines.admin  # noqa: E402, F401

@@ -28,6 +28,7 @@ class PipelineIn(Schema):
     examples_per_file: int = Field(200, ge=1, le=100_000)
     adapter_type: str = "retailer"
     training_config: dict[str, Any] = {}
+    continue_from_production: bool = False
     stage: Literal["production", "staging"] = "production"
     margin: float = Field(0.0, ge=-1.0, le=1.0)
     on_worse: Literal["hold", "reject"] = "hold"
@@ -48,6 +49,7 @@ def pipeline_out(p: Pipeline) -> dict[str, Any]:
         "stage": p.stage,
         "margin": p.margin,
         "on_worse": p.on_worse,
+        "continue_from_production": p.continue_from_production,
         "schedule": p.schedule,
         "next_run_at": p.next_run_at,
         "enabled": p.enabled,

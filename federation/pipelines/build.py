@@ -30,7 +30,7 @@ DIFF_SAMPLE = 20
 
 
 def stable_seconds() -> float:
-    return float(getattr(settings, "RMN_PIPELINE_STABLE_SECONDS", 5.0))
+    return float(settings.RMN_PIPELINE_STABLE_SECONDS)
 
 
 def watch_folder(pipeline: Pipeline) -> Path:

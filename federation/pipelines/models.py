@@ -38,6 +38,10 @@ class Pipeline(models.Model):
     adapter_name = models.SlugField(max_length=100)
     adapter_type = models.CharField(max_length=20, default="retailer")
     training_config = models.JSONField(default=dict, blank=True)
+    continue_from_production = models.BooleanField(
+        default=False,
+        help_text="Train on from the adapter in production (same base) instead of from scratch.",
+    )
     suite = models.ForeignKey("federation.EvalSuite", on_delete=models.PROTECT, related_name="pipelines")
     deployment = models.ForeignKey(
         "federation.Deployment", on_delete=models.PROTECT, related_name="pipelines"

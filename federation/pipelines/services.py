@@ -82,6 +82,7 @@ def create_pipeline(
     on_worse: str = "hold",
     schedule: str = "",
     description: str = "",
+    continue_from_production: bool = False,
 ) -> Pipeline:
     """Check everything up front: the suite and deployment exist, the watched folder is inside the data root, the
     schedule parses, the training settings are valid (the same checks a training job gets)."""
@@ -114,6 +115,7 @@ def create_pipeline(
         adapter_name=adapter_name,
         adapter_type=adapter_type,
         training_config=training_config or {},
+        continue_from_production=bool(continue_from_production),
         suite=suite,
         deployment=deployment,
         stage=stage,

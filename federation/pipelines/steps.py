@@ -52,8 +52,21 @@ def validate_check(step: PipelineStep):
 
 
 # --- train -----------------------------------------------------------------------------------------------------
+def warm_start(run: PipelineRun) -> tuple[Adapter | None, str]:
+    """The production adapter to continue from, or None (from scratch) and why."""
+    if not run.pipeline.continue_from_production:
+        return None, "from scratch"
+    target = production_of(run)
+    if not isinstance(target, Adapter):
+        return None, "from scratch (production serves no single adapter)"
+    if target.base_model_id != run.pipeline.base_model_id:
+        return None, f"from scratch (production {target.label} is on another base model)"
+    return target, f"continuing from {target.label}"
+
+
 def train_step(step: PipelineStep):
     run, pipeline = step.run, step.run.pipeline
+    init, how = warm_start(run)
     job = submit_training_job(
         adapter_type=pipeline.adapter_type,
         adapter_name=pipeline.adapter_name,
@@ -62,8 +75,10 @@ def train_step(step: PipelineStep):
         config=pipeline.training_config,
         user=run.triggered_by,
         allow_waiting=True,
+        init_adapter=init,
     )
     _save_run(run, training_job=job)
+    PipelineStep.objects.filter(pk=step.pk).update(detail={**step.detail, "start": how})
     return WAIT, {"training": job.pk}
 
 

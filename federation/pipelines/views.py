@@ -40,6 +40,7 @@ def _create(request) -> Pipeline:
         adapter_name=data["adapter_name"], base_model=data["base_model"] or None, dataset_name=data["dataset_name"],
         watch_path=data["watch_path"], mapping=data["mapping"] or None, training_config=config,
         margin=margin, on_worse=data["on_worse"] or "hold", schedule=data["schedule"],
+        continue_from_production=request.POST.get("continue_from_production") == "on",
     )  # fmt: skip
 
 

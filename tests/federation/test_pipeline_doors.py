@@ -34,9 +34,9 @@ BODY = {"name": "doors", "suite": "doors-suite", "deployment": "doors-deploy", "
 
 
 def test_api_creates_refuses_and_triggers(client, setup, api_headers):
-    post = lambda body, headers: client.post(
-        "/api/pipelines", body, content_type="application/json", **headers
-    )  # noqa: E731
+    def post(body, headers):
+        return client.post("/api/pipelines", body, content_type="application/json", **headers)
+
     bad = post({**BODY, "schedule": "61 * * * *"}, setup)
     assert bad.status_code == 400 and bad.json()["field"] == "schedule"
     outside = post({**BODY, "watch_path": "../../etc", "mapping": "1"}, setup)

@@ -122,7 +122,7 @@ def test_watched_folder_waits_for_stable_files_and_never_retrains_the_same_data(
 
 
 def test_a_bad_batch_is_held_production_stays_and_approval_promotes_with_lineage(
-    fed, staff_user, data_root, settings
+    fed, staff_user, data_root, settings, client
 ):
     from datasets_app.library.services import register_dataset_file
 
@@ -135,6 +135,7 @@ def test_a_bad_batch_is_held_production_stays_and_approval_promotes_with_lineage
     pipeline = services.create_pipeline(
         "retail", staff_user, suite=suite, deployment=deployment, adapter_name="amazon_schema", base_model="tiny-llama",
         dataset_name="retail_batch", training_config={**FAST, "max_steps": 8, "learning_rate": 0.01},
+        continue_from_production=True,
     )  # fmt: skip
 
     run = drive(services.trigger_run(pipeline, user=staff_user))
@@ -145,8 +146,20 @@ def test_a_bad_batch_is_held_production_stays_and_approval_promotes_with_lineage
     )
     assert run.decision == "hold" and run.comparison["candidate"] < run.comparison["production"]
     assert run.production_target["id"] == fed.retailer.pk
+    train = PipelineStep.objects.get(run=run, kind="train")
+    assert (
+        train.detail["start"] == f"continuing from {fed.retailer.label}"
+        and run.training_job.init_adapter == fed.retailer
+    )
+    assert (run.candidate.rank, run.candidate.target_modules) == (
+        fed.retailer.rank,
+        fed.retailer.target_modules,
+    )
     assert deployment.stage("production").adapter_id == fed.retailer.pk, "production keeps the old adapter"
 
+    client.force_login(staff_user)
+    page = client.get(f"/federation/pipelines/runs/{run.pk}/approval/").content.decode()
+    assert 'id="approval-figures"' in page and page.count("<tr") >= 1 + len(suite.cases.all())
     with pytest.raises(ServiceError):
         services.approve_run(run, None)
     services.approve_run(run, staff_user)
