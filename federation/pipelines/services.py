@@ -18,7 +18,7 @@ from federation.pipelines import chain
 from federation.pipelines.build import watch_folder
 from federation.pipelines.models import Pipeline, PipelineRun, PipelineStep
 from federation.pipelines.steps import deploy_candidate
-from federation.services import check_text, require_staff
+from federation.services import check_id, check_text, require_staff
 from federation.serving.models import STAGES, Deployment
 from rmnconsole.core import audit
 from rmnconsole.core.errors import Conflict, NotFound, ServiceError
@@ -53,9 +53,10 @@ def _lookup(model, value, what: str, field: str, **by_name):
     text = str(value or "").strip()
     if not text:
         raise ServiceError(f"Choose the {what}.", field=field)
-    query = (
-        model.objects.filter(pk=int(text)) if text.isdigit() else model.objects.filter(**by_name, name=text)
-    )
+    if text.isascii() and text.isdigit():
+        query = model.objects.filter(pk=check_id(int(text), what.capitalize()))
+    else:
+        query = model.objects.filter(**by_name, name=text)
     found = query.order_by("-pk").first()
     if found is None:
         raise NotFound(f"Unknown {what} {text!r}.", field=field)
