@@ -38,12 +38,7 @@ def adapter_lineage(adapter) -> list[dict]:
     if run.dataset_id:
         rows.append({"label": "Dataset version", "value": run.dataset.label,
                      "url": reverse("federation:pipeline_dataset", args=[run.dataset_id])})  # fmt: skip
-        info = DatasetLineage.objects.filter(dataset_id=run.dataset_id).first()
-        if info is not None:
-            files = ", ".join(f"{f['path']} ({f['sha256'][:12]})" for f in info.source_files)
-            rows.append({"label": "Source files", "value": files})
-            if info.mapping_id:
-                rows.append({"label": "Mapping", "value": f"{info.mapping.name} v{info.mapping_version}"})
+        rows += [row for row in dataset_lineage(run.dataset) if row["label"] != "Built by"]
     if run.training_job_id:
         rows.append({"label": "Training job", "value": f"#{run.training_job_id}",
                      "url": reverse("training:job_detail", args=[run.training_job_id])})  # fmt: skip
@@ -78,6 +73,34 @@ def deployment_lineage(deployment) -> list[dict]:
     ]
 
 
+def dataset_lineage(dataset) -> list[dict]:
+    info = (
+        DatasetLineage.objects.filter(dataset=dataset)
+        .select_related("previous", "mapping", "run__pipeline")
+        .first()
+    )
+    if info is None:
+        return []
+    previous = info.previous.label if info.previous_id else "nothing before"
+    rows = [
+        {"label": "Changes", "value": f"{info.rows} rows, +{info.rows_added} / −{info.rows_removed} vs {previous}",
+         "url": reverse("federation:pipeline_dataset", args=[dataset.pk])},
+        {"label": "Source files", "value": ", ".join(f"{f['path']} ({f['sha256'][:12]})" for f in info.source_files)},
+    ]  # fmt: skip
+    if info.mapping_id:
+        rows.append({"label": "Mapping", "value": f"{info.mapping.name} v{info.mapping_version}"})
+    if info.run_id:
+        rows.append(
+            {
+                "label": "Built by",
+                "value": str(info.run),
+                "url": reverse("federation:pipeline_run", args=[info.run_id]),
+            }
+        )
+    return rows
+
+
 def register() -> None:
+    providers.register_lineage("dataset", dataset_lineage)
     providers.register_lineage("adapter", adapter_lineage)
     providers.register_lineage("deployment", deployment_lineage)

@@ -237,8 +237,17 @@ def set_canary(
 def delete_deployment(deployment: Deployment | str, user) -> None:
     require_staff(user, "delete a deployment")
     deployment = deployment if isinstance(deployment, Deployment) else get_deployment(deployment)
+    from django.db.models import ProtectedError
+
+    try:
+        with transaction.atomic():
+            deployment.delete()
+    except ProtectedError as exc:
+        users = sorted({f"pipeline {o}" for o in exc.protected_objects})
+        raise Conflict(
+            f"Deployment {deployment.name} is updated by {', '.join(users)}: delete those first."
+        ) from None
     audit.record(user, "deployment.delete", deployment, f"deleted deployment {deployment.name}")
-    deployment.delete()
 
 
 def parse_model_name(model: str) -> tuple[str, str]:

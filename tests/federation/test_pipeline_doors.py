@@ -48,6 +48,8 @@ def test_api_creates_refuses_and_triggers(client, setup, api_headers):
     created = post(BODY, setup)
     assert created.status_code == 201 and created.json()["last_run"] is None
     assert post(BODY, setup).status_code == 409
+    protected = client.delete("/api/deployments/doors-deploy", **setup)
+    assert protected.status_code == 409 and "pipeline doors" in protected.json()["detail"]
 
     assert client.post("/api/pipelines/doors/runs", **api_headers).status_code == 403
     run = client.post("/api/pipelines/doors/runs", **setup)
