@@ -5,10 +5,12 @@ killed mid-step then retried, and the cron schedule on a controlled clock."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import shutil
 import socket
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 
 from federation.evaluation.suites import create_suite
@@ -41,7 +43,7 @@ def retailer_suite():
 
 
 def test_watched_folder_waits_for_stable_files_and_never_retrains_the_same_data(
-    staff_user, tiny_base_models, alpha_mapping, data_root
+    staff_user, tiny_base_models, alpha_mapping, data_root, client
 ):
     suite = create_suite(name="alpha-smoke", cases=[{"prompt": "x", "reference": "y"}])
     serving.create_deployment("alpha-rmis", staff_user)
@@ -119,6 +121,13 @@ def test_watched_folder_waits_for_stable_files_and_never_retrains_the_same_data(
     second = DatasetLineage.objects.get(dataset=queued[0].dataset)
     assert queued[0].dataset.version == 2 and second.previous_id == run.dataset_id
     assert (second.rows, second.rows_added, second.rows_removed) == (80, 40, 0)
+
+    # The dataset page names the version's lineage; the diff page shows the rows version 2 added.
+    client.force_login(staff_user)
+    page = client.get(f"/datasets/library/{queued[0].dataset_id}/").content.decode()
+    assert 'id="dataset-version-lineage"' in page and "+40 / −0 vs alpha_data v1" in page
+    diff = client.get(f"/federation/pipelines/datasets/{queued[0].dataset_id}/").content.decode()
+    assert "Added (40)" in diff and "Removed (0)" in diff and diff.count("+ {") == 20
 
 
 def test_a_bad_batch_is_held_production_stays_and_approval_promotes_with_lineage(
@@ -217,3 +226,13 @@ def test_worker_killed_mid_step_fails_it_and_retry_resumes_there(
     assert PipelineStep.objects.filter(run=run, kind="validate", status="queued").exists()
     with pytest.raises(ServiceError):
         services.retry_run(run, staff_user)  # only a failed run
+
+    # `manage.py pipeline run NAME --wait` with no worker listening: the whole chain runs in this process, and
+    # with no production target yet the candidate is deployed.
+    services.cancel_run(run, staff_user)
+    out = io.StringIO()
+    call_command("pipeline", "run", "nightly", "--wait", "--poll", "0.1", stdout=out)
+    second = PipelineRun.objects.get(pipeline=pipeline, number=2)
+    assert second.status == "completed" and second.decision == "promote", out.getvalue()
+    assert "running the pipeline in this process" in out.getvalue() and "run 2 completed" in out.getvalue()
+    assert pipeline.deployment.stage("production").adapter_id == second.candidate_id
