@@ -182,9 +182,7 @@ def test_a_bad_batch_is_held_production_stays_and_approval_promotes_with_lineage
     assert providers.lineage("deployment", deployment)[0]["adapter"] == run.candidate.label
 
 
-def test_worker_killed_mid_step_fails_it_and_retry_resumes_there(
-    staff_user, tiny_base_models, fed, data_root
-):
+def test_worker_killed_mid_step_fails_it_and_retry_resumes_there(staff_user, tiny_base_models, data_root):
     from datasets_app.library.services import register_dataset_file
     from rmnconsole.core.recovery import recover_all
 
