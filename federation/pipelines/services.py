@@ -165,7 +165,8 @@ def get_run(run_id: int | str) -> PipelineRun:
 def trigger_run(
     pipeline, *, trigger: str = PipelineRun.Trigger.MANUAL, user=None, source_files: list | None = None
 ) -> PipelineRun:
-    """Start a run now, or queue it behind the running one; a run already waiting absorbs this trigger. A person
+    """Start a run now, or queue it behind the running one. A trigger joins a run that has not read its data yet
+    (the waiting one, or a running one whose build has not started), so two triggers at once make one run. A person
     must be staff (user None: the watcher, the schedule, the operator's CLI or facade)."""
     _staff_if_person(user, "run a pipeline")
     pipeline = get_pipeline(pipeline)
@@ -177,7 +178,12 @@ def trigger_run(
                 Pipeline.objects.select_for_update().get(pk=pipeline.pk)  # triggers of one pipeline in turn
                 waiting = pipeline.runs.filter(status=PipelineRun.Status.WAITING).first()
                 if waiting is not None:
-                    return waiting
+                    return _join(waiting, source_files)
+                running = pipeline.runs.filter(status=PipelineRun.Status.RUNNING).first()
+                if running is not None and not running.steps.exclude(kind="build", status="queued").exists():
+                    return _join(
+                        running, source_files
+                    )  # its build has not read the data yet: it will see this
                 number = (pipeline.runs.aggregate(n=Max("number"))["n"] or 0) + 1
                 run = PipelineRun.objects.create(
                     pipeline=pipeline,
@@ -194,6 +200,15 @@ def trigger_run(
         except IntegrityError:  # another process won the same number: read again
             continue
     raise Conflict("Another trigger of this pipeline happened at the same moment; try again.")
+
+
+def _join(run: PipelineRun, source_files: list | None) -> PipelineRun:
+    """A trigger that joins a run which has not read its data yet: the run names the new files too."""
+    if source_files:
+        known = {f["sha256"] for f in run.source_files}
+        run.source_files = run.source_files + [f for f in source_files if f["sha256"] not in known]
+        PipelineRun.objects.filter(pk=run.pk).update(source_files=run.source_files)
+    return run
 
 
 def _end_active_step(run: PipelineRun, user) -> None:

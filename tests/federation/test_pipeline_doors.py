@@ -7,6 +7,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from federation.evaluation.suites import create_suite
+from federation.pipelines.models import PipelineStep
+from federation.pipelines.tasks import run_step
 from federation.serving import services as serving
 from rmnconsole.models import ApiToken
 
@@ -54,13 +56,21 @@ def test_api_creates_refuses_and_triggers(client, setup, api_headers):
     assert client.post("/api/pipelines/doors/runs", **api_headers).status_code == 403
     run = client.post("/api/pipelines/doors/runs", **setup)
     assert run.status_code == 201 and run.json()["status"] == "running" and run.json()["trigger"] == "api"
+    first = run.json()["id"]
+    assert (
+        client.post("/api/pipelines/doors/runs", **setup).json()["id"] == first
+    )  # its build has not started
+    assert run_step(PipelineStep.objects.get(run_id=first).pk) == "completed"
     again = client.post("/api/pipelines/doors/runs", **setup).json()
     assert again["status"] == "waiting"
     assert (
         client.post("/api/pipelines/doors/runs", **setup).json()["id"] == again["id"]
-    )  # joins the queued run
-    detail = client.get(f"/api/pipelines/runs/{run.json()['id']}", **setup).json()
-    assert [s["kind"] for s in detail["steps"]] == ["build"]
+    )  # joins the queued one
+    detail = client.get(f"/api/pipelines/runs/{first}", **setup).json()
+    assert [(s["kind"], s["status"]) for s in detail["steps"]] == [
+        ("build", "completed"),
+        ("validate", "queued"),
+    ]
     assert (
         client.post(f"/api/pipelines/runs/{run.json()['id']}/approve", **setup).status_code == 409
     )  # not held

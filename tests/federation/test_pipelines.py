@@ -83,14 +83,17 @@ def test_watched_folder_waits_for_stable_files_and_never_retrains_the_same_data(
     )
     assert triggers.tick(now + dt.timedelta(seconds=60))["watch_runs"] == 0
 
-    # Two triggers while one runs: one run queued behind it, not two.
-    queued = [services.trigger_run(pipeline, user=staff_user) for _ in range(2)]
-    assert queued[0].pk == queued[1].pk and queued[0].status == "waiting"
-    assert PipelineRun.objects.count() == 2
+    # A trigger before the run's build has read the data joins that run.
+    assert services.trigger_run(pipeline, user=staff_user).pk == run.pk
 
     # Build → a dataset version with its lineage; validate passes the gate; train is waiting on its job.
     build = PipelineStep.objects.get(run=run, kind="build")
     assert run_step(build.pk) == "completed", PipelineStep.objects.get(pk=build.pk).status_reason
+
+    # Two triggers while it runs: one run queued behind it, not two.
+    queued = [services.trigger_run(pipeline, user=staff_user) for _ in range(2)]
+    assert queued[0].pk == queued[1].pk and queued[0].status == "waiting"
+    assert PipelineRun.objects.count() == 2
     run.refresh_from_db()
     lineage = DatasetLineage.objects.get(dataset=run.dataset)
     assert (
@@ -234,3 +237,29 @@ def test_worker_killed_mid_step_fails_it_and_retry_resumes_there(staff_user, tin
     assert second.status == "completed" and second.decision == "promote", out.getvalue()
     assert "running the pipeline in this process" in out.getvalue() and "run 2 completed" in out.getvalue()
     assert pipeline.deployment.stage("production").adapter_id == second.candidate_id
+
+
+def test_two_triggers_at_the_same_moment_make_one_run(staff_user, tiny_base_models, data_root):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    from datasets_app.library.services import register_dataset_file
+
+    good = [[c[0], {"role": "assistant", "content": RETAILER_ANSWER}] for c in retailer_conversations(16)]
+    register_dataset_file(write_jsonl(data_root / "datasets" / "race.jsonl", good), name="race")
+    pipeline = services.create_pipeline(
+        "race", staff_user, suite=retailer_suite(), deployment=serving.create_deployment("race", staff_user),
+        adapter_name="race", base_model="tiny-llama", dataset_name="race",
+    )  # fmt: skip
+
+    def trigger(_):
+        try:
+            return services.trigger_run(pipeline.pk).pk
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(4) as pool:
+        ids = set(pool.map(trigger, range(4)))
+    assert len(ids) == 1 and PipelineRun.objects.filter(pipeline=pipeline).count() == 1
+    assert PipelineStep.objects.filter(run_id=ids.pop()).count() == 1
