@@ -5,6 +5,7 @@ the new adapter (served by a real `manage.py serve_models`)."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -37,9 +38,10 @@ def wait_for_run(number: int, timeout: float = 420) -> PipelineRun | None:
 
 # The held round trains and evaluates once more (~60 s on a busy 2-core machine): behind RMN_SLOW; the service
 # test of a held bad batch covers the decision itself on every run.
-@pytest.mark.parametrize(
-    "held_round", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["promote", "then-hold"]
-)
+SLOW = [pytest.mark.slow, pytest.mark.skipif(not os.environ.get("RMN_SLOW"), reason="set RMN_SLOW=1")]
+
+
+@pytest.mark.parametrize("held_round", [False, pytest.param(True, marks=SLOW)], ids=["promote", "then-hold"])
 def test_new_alpha_file_runs_end_to_end_and_production_answers_with_the_new_adapter(
     held_round, rq_worker, live_server, tiny_base_models, staff_user, user, data_root
 ):
