@@ -21,10 +21,11 @@ class FederationConfig(AppConfig):
         from training.signals import training_completed
 
         recovery.register(*job_kinds(), *eval_job_kinds(), *pipeline_job_kinds())
-        training_completed.connect(automatic.on_training_completed, dispatch_uid="evaluation-after-training")
         automatic.register_adapter_figures()
+        # One receiver: a pipeline's training job moves its pipeline on (which evaluates it on the pipeline's suite);
+        # any other job gets the automatic evaluation.
         training_completed.connect(
-            pipeline_lineage.on_training_completed, dispatch_uid="pipeline-after-training"
+            pipeline_lineage.on_training_completed, dispatch_uid="evaluation-after-training"
         )
         pipeline_lineage.register()
 

@@ -6,12 +6,19 @@ from __future__ import annotations
 from django.urls import reverse
 
 from federation.pipelines import chain
-from federation.pipelines.models import DatasetLineage, PipelineRun
+from federation.pipelines.models import DatasetLineage, PipelineRun, PipelineStep
 from rmnconsole.core import providers
 
 
-def on_training_completed(sender, job, adapter, **_kwargs) -> None:
-    """A pipeline's train step moves on the moment its job ends (the upkeep would find it a little later)."""
+def on_training_completed(sender, job, adapter, **kwargs) -> None:
+    """A pipeline's train step moves on the moment its job ends (the upkeep would find it a little later) and the
+    pipeline evaluates the adapter on its own suite; any other job gets the automatic evaluation."""
+    from federation.evaluation import automatic
+
+    waiting = PipelineStep.objects.filter(kind="train", waiting_on__training=job.pk)
+    if not waiting.exists():
+        automatic.on_training_completed(sender, job=job, adapter=adapter, **kwargs)
+        return
     chain.advance_waiting(kind="train", waiting_on__training=job.pk)
 
 
