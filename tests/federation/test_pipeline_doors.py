@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from django.core.management import CommandError, call_command
 
@@ -97,4 +99,7 @@ def test_pages_and_cli(client, staff_user, setup):
 
     with pytest.raises(CommandError, match="Unknown pipeline 'nope'"):
         call_command("pipeline", "run", "nope")
-    call_command("pipeline", "list")
+    out = io.StringIO()
+    call_command("pipeline", "list", stdout=out)
+    call_command("pipeline", "check", stdout=out)
+    assert "doors\tdataset\trun 1 running" in out.getvalue() and "pipeline check: {" in out.getvalue()
