@@ -148,3 +148,19 @@ def trigger(request, name: str):
     pipeline = services.get_pipeline(name)
     run = services.trigger_run(pipeline, trigger=PipelineRun.Trigger.API, user=request.user)
     return Status(201, run_out(run))
+
+
+class EnabledIn(Schema):
+    enabled: bool
+
+
+@router.put("/{name}/enabled", response={200: dict[str, Any], **ERRORS})
+def set_enabled(request, name: str, payload: EnabledIn):
+    """Disable (no trigger starts a run) or enable the pipeline."""
+    return pipeline_out(services.set_enabled(services.get_pipeline(name), payload.enabled, request.user))
+
+
+@router.delete("/{name}", response={204: None, **ERRORS})
+def delete_pipeline(request, name: str):
+    services.delete_pipeline(services.get_pipeline(name), request.user)
+    return Status(204, None)

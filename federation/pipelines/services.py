@@ -295,8 +295,22 @@ def reject_run(run: PipelineRun, user) -> PipelineRun:
 
 
 def set_enabled(pipeline: Pipeline, enabled: bool, user) -> Pipeline:
+    """A disabled pipeline is not triggered (watch, schedule or by hand); a run already going goes on."""
     require_staff(user, "change a pipeline")
     Pipeline.objects.filter(pk=pipeline.pk).update(enabled=enabled)
     pipeline.enabled = enabled
     audit.record(user, "pipeline.enable" if enabled else "pipeline.disable", pipeline, pipeline.name)
     return pipeline
+
+
+@transaction.atomic
+def delete_pipeline(pipeline: Pipeline, user) -> None:
+    """Only with no run going; dataset versions, adapters and deployment history stay (their lineage keeps the
+    figures, no longer the link)."""
+    require_staff(user, "delete a pipeline")
+    Pipeline.objects.select_for_update().get(pk=pipeline.pk)
+    going = pipeline.runs.filter(status__in=(*PipelineRun.ACTIVE, PipelineRun.Status.HELD)).first()
+    if going is not None:
+        raise Conflict(f"Run {going.number} of {pipeline.name} is {going.status}: cancel it first.")
+    audit.record(user, "pipeline.delete", pipeline, f"deleted pipeline {pipeline.name}")
+    pipeline.delete()

@@ -79,6 +79,18 @@ def test_api_creates_refuses_and_triggers(client, setup, api_headers):
     assert client.get("/api/pipelines/runs/999999", **setup).status_code == 404
     assert client.get("/api/pipelines", **setup).json()[0]["last_run"]["number"] == 2
 
+    assert client.delete("/api/pipelines/doors", **setup).status_code == 409  # runs going
+    disabled = client.put(
+        "/api/pipelines/doors/enabled", {"enabled": False}, content_type="application/json", **setup
+    )
+    assert disabled.status_code == 200 and disabled.json()["enabled"] is False
+    assert client.post("/api/pipelines/doors/runs", **setup).status_code == 409
+    for run_id in (first, again["id"]):
+        assert client.post(f"/api/pipelines/runs/{run_id}/cancel", **setup).json()["status"] == "cancelled"
+    assert client.delete("/api/pipelines/doors", **api_headers).status_code == 403
+    assert client.delete("/api/pipelines/doors", **setup).status_code == 204
+    assert client.get("/api/pipelines/doors", **setup).status_code == 404
+
 
 def test_pages_and_cli(client, staff_user, setup):
     from federation.pipelines import services
@@ -93,6 +105,8 @@ def test_pages_and_cli(client, staff_user, setup):
     run = services.trigger_run("doors", user=staff_user)
     body = client.get(f"/federation/pipelines/runs/{run.pk}/").content.decode()
     assert 'data-step="build"' in body and "data-live-topic" in body
+    partial = client.get(f"/federation/pipelines/runs/{run.pk}/", HTTP_HX_REQUEST="true")
+    assert partial.status_code == 200 and partial.content.decode().startswith('\n<div id="pipeline-run-body"')
     assert client.get(f"/federation/pipelines/runs/{run.pk}/approval/").status_code == 200
     assert client.get("/federation/pipelines/datasets/999999/").status_code == 404
     assert client.get("/federation/pipelines/nope/").status_code == 404
