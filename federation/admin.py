@@ -74,5 +74,6 @@ class ABTestAdmin(GuardedAdmin):
     search_fields = ("name", "federation_a__name", "federation_b__name")
 
 
-# Serving (deployments) registers its admin pages with this app.
+# Serving (deployments) and pipelines register their admin pages with this app.
+import federation.pipelines.admin  # noqa: E402
 import federation.serving.admin  # noqa: E402, F401

@@ -13,14 +13,22 @@ class FederationConfig(AppConfig):
         from federation.evaluation.models import EvalRun
         from federation.evaluation.recovery import job_kinds as eval_job_kinds
         from federation.models import ABTest, GateTraining, InferenceRun
+        from federation.pipelines import lineage as pipeline_lineage
+        from federation.pipelines.models import PipelineRun, PipelineStep
+        from federation.pipelines.recovery import job_kinds as pipeline_job_kinds
         from federation.recovery import job_kinds
         from rmnconsole.core import live, recovery
         from training.signals import training_completed
 
-        recovery.register(*job_kinds(), *eval_job_kinds())
-        training_completed.connect(automatic.on_training_completed, dispatch_uid="evaluation-after-training")
+        recovery.register(*job_kinds(), *eval_job_kinds(), *pipeline_job_kinds())
         automatic.register_adapter_figures()
+        # One receiver: a pipeline's training job moves its pipeline on (which evaluates it on the pipeline's suite);
+        # any other job gets the automatic evaluation.
+        training_completed.connect(
+            pipeline_lineage.on_training_completed, dispatch_uid="evaluation-after-training"
+        )
+        pipeline_lineage.register()
 
         # Live updates: these pages show any of their rows to every signed-in user.
-        for model in (InferenceRun, ABTest, GateTraining, EvalRun):
+        for model in (InferenceRun, ABTest, GateTraining, EvalRun, PipelineRun, PipelineStep):
             live.register_topic(model)

@@ -4,6 +4,7 @@ from django.urls import path
 
 from federation import views
 from federation.evaluation.urls import urlpatterns as evaluation_urls
+from federation.pipelines.urls import urlpatterns as pipeline_urls
 
 app_name = "federation"
 urlpatterns = [
@@ -23,4 +24,5 @@ urlpatterns = [
     path("abtests/", views.abtest_list, name="abtests"),
     path("abtests/<int:abtest_id>/", views.abtest_detail, name="abtest"),
     *evaluation_urls,
+    *pipeline_urls,
 ]

@@ -32,6 +32,13 @@ from datasets_app.mappings.facade import (  # noqa: E402
 # --- federation ---
 from federation.evaluation.facade import evaluate  # noqa: E402
 from federation.facade import compose_federation, import_federation, test_federation  # noqa: E402
+from federation.pipelines.facade import (  # noqa: E402
+    approve_pipeline_run,
+    create_pipeline,
+    get_pipeline_run,
+    reject_pipeline_run,
+    run_pipeline,
+)
 from federation.serving.facade import (  # noqa: E402
     deploy,
     export_deployment,
@@ -63,6 +70,7 @@ from training.facade import (  # noqa: E402
 __all__ = [
     "acknowledge_alert",
     "activate_mapping",
+    "approve_pipeline_run",
     "browse_source",
     "build_training_dataset",
     "cancel_federated_job",
@@ -70,6 +78,7 @@ __all__ = [
     "cancel_training_job",
     "compose_federation",
     "create_mapping",
+    "create_pipeline",
     "delete_mapping_draft",
     "deploy",
     "evaluate",
@@ -78,6 +87,7 @@ __all__ = [
     "export_source",
     "get_federated_job",
     "get_job_status",
+    "get_pipeline_run",
     "get_sweep",
     "get_system_samples",
     "get_system_summary",
@@ -91,8 +101,10 @@ __all__ = [
     "promote_deployment",
     "register_dataset",
     "register_silo",
+    "reject_pipeline_run",
     "resume_training_job",
     "rollback_deployment",
+    "run_pipeline",
     "seed_demo",
     "start_sweep",
     "submit_federated_job",

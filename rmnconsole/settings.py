@@ -109,6 +109,8 @@ RMN_LIVE_UPDATES = envbool("RMN_LIVE_UPDATES", True)
 # Plain `rqworker` processes run one job-recovery pass when they start and re-register when Redis lost them.
 RQ = {"WORKER_CLASS": "rmnconsole.workers.RecoveringWorker"}
 RMN_RECONCILE_SECONDS = envint("RMN_RECONCILE_SECONDS", 20, minimum=5)
+# A file in a pipeline's watched folder is read once it has not changed for this long (a writer may still be busy).
+RMN_PIPELINE_STABLE_SECONDS = envfloat("RMN_PIPELINE_STABLE_SECONDS", 5.0, minimum=0)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

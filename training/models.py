@@ -141,6 +141,14 @@ class TrainingJob(QueuedJob):
         "training.Sweep", null=True, blank=True, on_delete=models.SET_NULL, related_name="trials"
     )
     sweep_trial = models.IntegerField(null=True, blank=True)
+    init_adapter = models.ForeignKey(
+        "training.Adapter",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="continued_by",
+        help_text="Training continued from this adapter's weights (warm start) instead of a fresh LoRA.",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -26,7 +26,7 @@ from rmnconsole.core.users import signed_in
 from training import scaleout
 from training.engine.config import PARAMS, ConfigError, build_config
 from training.engine.data import DatasetRowError, line_byte_cap, prompt_token_lengths, read_rows
-from training.models import AdapterType, FoundationModel, TrainingJob, TrainingMetric, TrainingType
+from training.models import Adapter, AdapterType, FoundationModel, TrainingJob, TrainingMetric, TrainingType
 from training.runtime import CANCEL_KEY, existing_checkpoint, training_redis
 from training.sweeper import sweep_training_jobs  # noqa: F401 - train_batch --wait recovers its own jobs
 
@@ -200,6 +200,27 @@ def _check_target_modules(model: FoundationModel, targets: list[str]) -> None:
         )
 
 
+def _check_init_adapter(
+    adapter: Adapter | None, model: FoundationModel, training_type: str, config: dict
+) -> None:
+    if adapter is None:
+        return
+    if adapter.base_model_id != model.pk:
+        raise ServiceError(
+            f"Adapter {adapter.label} belongs to {adapter.base_model.name}, not {model.name}: it cannot be continued.",
+            field="init_adapter",
+        )
+    if (
+        training_type == "qlora"
+        or config.get("quantization", "none") != "none"
+        or int(config.get("num_gpus") or 0) > 1
+    ):
+        raise ServiceError(
+            "Continuing from an adapter works for unquantized single-device training only.",
+            field="init_adapter",
+        )
+
+
 # --- verbs ----------------------------------------------------------------------------------------------
 def submit_training_job(
     *,
@@ -213,8 +234,12 @@ def submit_training_job(
     user=None,
     quality_override: bool = False,
     allow_waiting: bool = False,
+    init_adapter: Adapter | None = None,
 ) -> TrainingJob:
-    """Validate, save a queued TrainingJob and enqueue it on its capability queue when the transaction commits."""
+    """Validate, save a queued TrainingJob and enqueue it on its capability queue when the transaction commits.
+
+    `init_adapter`: continue from that adapter's weights (same base model; not QLoRA or multi-GPU) instead of a
+    fresh LoRA — what a continuous-training pipeline does with the adapter in production."""
     model, full_config = validate_request(
         adapter_type=adapter_type,
         adapter_name=adapter_name,
@@ -222,6 +247,7 @@ def submit_training_job(
         base_model=base_model,
         config=config,
     )
+    _check_init_adapter(init_adapter, model, training_type, full_config)
     routing = scaleout.route(model, training_type, full_config)
     scaleout.check_capacity(routing, training_redis(), allow_waiting=allow_waiting)
     with transaction.atomic():
@@ -241,6 +267,7 @@ def submit_training_job(
             dataset=row,
             queue_name=routing.queue_name,
             memory_estimate=routing.estimate.as_dict() if routing.estimate else {},
+            init_adapter=init_adapter,
         )
         job.enqueue_on_commit()
         audit.record(
@@ -353,6 +380,7 @@ def resume_training_job(job_id: int | str, user=None) -> TrainingJob:
             dataset_id=old.dataset_id,
             queue_name=old.queue_name,
             memory_estimate=old.memory_estimate,
+            init_adapter_id=old.init_adapter_id,  # the checkpoint holds that adapter's structure
         )
         job.enqueue_on_commit()
         # The loss curve continues: carry the points up to the checkpoint over to the new job.

@@ -47,7 +47,11 @@ def _redis_or_none():
 def run_training_job(job_id: int) -> str:
     """Claim a queued job (compare-and-set), train it, and record completed / cancelled / failed."""
     close_old_connections()
-    job = TrainingJob.objects.select_related("base_model", "resumed_from").filter(pk=job_id).first()
+    job = (
+        TrainingJob.objects.select_related("base_model", "resumed_from", "init_adapter")
+        .filter(pk=job_id)
+        .first()
+    )
     if job is None:
         log.info("training job %s is gone; nothing to do", job_id)
         return "missing"
@@ -81,6 +85,7 @@ def run_training_job(job_id: int) -> str:
             resume_from_checkpoint=(data_root() / job.last_checkpoint)
             if job.resumed_from_id and job.last_checkpoint
             else None,
+            init_adapter=resolve_inside(job.init_adapter.path) if job.init_adapter_id else None,
         )
         result = _train(job, run, sync)
     except BaseException as exc:  # every way out must leave the row in a final state

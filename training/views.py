@@ -313,6 +313,7 @@ def adapter_detail(request, adapter_id: int):
         "numbers": metric_numbers(adapter.metrics or {}),
         "model_card": queries.model_card(adapter),
         "eval_figures": providers.adapter_figures(adapter),
+        "pipeline_lineage": providers.lineage("adapter", adapter),  # filled by federation's pipelines
         "lineage": lineage,
         "siblings": siblings,
         "metrics_url": metrics_url(adapter.source_job_id) if adapter.source_job_id else "",

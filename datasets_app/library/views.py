@@ -25,6 +25,7 @@ from datasets_app.library.upload import (
 )
 from datasets_app.library.validation.scoring import BANDS, CHECKS
 from datasets_app.models import Dataset
+from rmnconsole.core import providers
 from rmnconsole.core.errors import ServiceError
 from rmnconsole.core.pages import not_found_as_404, stop_polling_when
 
@@ -179,6 +180,9 @@ def detail(request, dataset_id: int):
             "formats": FORMATS,
             "check_specs": CHECKS,
             "bands": BANDS,
+            "version_lineage": providers.lineage(
+                "dataset", dataset
+            ),  # a pipeline's build (federation fills it)
         },
     )
 

@@ -235,5 +235,8 @@ def resolve_suite(value) -> EvalSuite:
 def delete_suite(suite: EvalSuite, *, user=None) -> None:
     if suite.runs.exists():
         raise Conflict(f"Suite {suite.label} has runs: it stays (create a new version instead).")
+    if suite.pipelines.exists():
+        names = ", ".join(suite.pipelines.values_list("name", flat=True))
+        raise Conflict(f"Suite {suite.label} judges pipeline(s) {names}: it stays.")
     audit.record(user, "evaluation.suite.delete", suite, f"deleted {suite.label}")
     suite.delete()

@@ -89,7 +89,7 @@ class DeploymentEvent(models.Model):
 
     deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="events")
     stage = models.CharField(max_length=20)
-    action = models.CharField(max_length=20)  # set | promote | rollback | canary
+    action = models.CharField(max_length=20)  # set | promote | rollback | canary | pipeline
     previous = models.JSONField(default=dict, blank=True, help_text="{kind, id, label} or {}")
     current = models.JSONField(default=dict, blank=True, help_text="{kind, id, label} or {}")
     rolled_back = models.BooleanField(default=False)

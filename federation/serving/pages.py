@@ -8,6 +8,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from federation.models import Federation
 from federation.serving import broker, services, stats
+from rmnconsole.core import providers
 from rmnconsole.core.errors import ServiceError
 from training.models import Adapter
 
@@ -31,6 +32,11 @@ def index(request):
         "serving/index.html",
         {
             "deployments": services.deployment_rows(),
+            "pipeline_changes": [
+                {"deployment": d.name, **row}
+                for d in services.Deployment.objects.all()
+                for row in providers.lineage("deployment", d)
+            ],
             "events": services.DeploymentEvent.objects.select_related("deployment", "actor")[:20],
             "federations": Federation.objects.filter(status=Federation.Status.READY).order_by("name"),
             "adapters": Adapter.objects.order_by("name", "-version"),

@@ -176,6 +176,13 @@ def promote(
 
 
 @transaction.atomic
+def apply_target(deployment: Deployment, stage: str, target, user, *, action: str) -> DeploymentEvent:
+    """A stage change decided elsewhere (a pipeline's eval gate or a person's approval of it): no staff check here,
+    the caller has already authorised it; the event and audit row are the same as every other change."""
+    return _change(user, deployment, check_stage(stage), target, action)
+
+
+@transaction.atomic
 def rollback(deployment: Deployment | str, user, *, stage: str = PRODUCTION) -> DeploymentEvent:
     """Put back the target `stage` had before its last change (again on a second call: one step each)."""
     require_staff(user, "roll back a deployment")
@@ -230,8 +237,17 @@ def set_canary(
 def delete_deployment(deployment: Deployment | str, user) -> None:
     require_staff(user, "delete a deployment")
     deployment = deployment if isinstance(deployment, Deployment) else get_deployment(deployment)
+    from django.db.models import ProtectedError
+
+    try:
+        with transaction.atomic():
+            deployment.delete()
+    except ProtectedError as exc:
+        users = sorted({f"pipeline {o}" for o in exc.protected_objects})
+        raise Conflict(
+            f"Deployment {deployment.name} is updated by {', '.join(users)}: delete those first."
+        ) from None
     audit.record(user, "deployment.delete", deployment, f"deleted deployment {deployment.name}")
-    deployment.delete()
 
 
 def parse_model_name(model: str) -> tuple[str, str]:

@@ -67,3 +67,18 @@ def register_adapter_figures(figures: Callable[[Any], dict | None]) -> None:
 def adapter_figures(adapter: Any) -> dict | None:
     """None when nothing is registered or the adapter has no eval yet; {"pending": True} while one runs."""
     return _adapter_figures(adapter) if _adapter_figures else None
+
+
+# Lineage of an adapter or a deployment (which data, dataset version, job, eval, who or which pipeline approved):
+# federation's pipelines record it, training's adapter page and the deployments page show it.
+_lineage: dict[str, Callable[[Any], list[dict]]] = {}
+
+
+def register_lineage(kind: str, find: Callable[[Any], list[dict]]) -> None:
+    _lineage[kind] = find
+
+
+def lineage(kind: str, row: Any) -> list[dict]:
+    """Rows of {label, value, url?} (an adapter) or one dict per change (a deployment); [] when nothing knows."""
+    find = _lineage.get(kind)
+    return find(row) if find else []

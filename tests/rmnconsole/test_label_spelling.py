@@ -27,7 +27,7 @@ _PRODUCT_WORDS_TEXT = """
     backend filesystem cli multi subtractive nondeterministic zipped unzip jaccard lsh sha diff iab mrc bool dst
     int strptime params tok ddp dtype proj checkpointing init torchrun dequantized dequantize quantization pypi
     ollama cpp gguf vllm lorax
-    leaderboard versioned unparseable prev rdp
+    leaderboard versioned unparseable prev rdp cron
     """
 PRODUCT_WORDS = frozenset(_PRODUCT_WORDS_TEXT.split())
 

@@ -31,6 +31,7 @@ class TrainingRun:
     adapter_staging_dir: Path  # the finished adapter is saved here (then moved into the store by the caller)
     config: TrainingConfig
     resume_from_checkpoint: Path | None = None
+    init_adapter: Path | None = None  # continue from this adapter's weights (its own rank and targets)
 
 
 @dataclass
@@ -119,6 +120,14 @@ def build_trainer(run: TrainingRun, callback: ProgressCallback, device: Device):
     note = quantization_note(model, quantization)
     if note:
         callback.note(note)  # QLoRA's log says NF4 was really applied, not only requested
+    peft_config = _lora_config(cfg)
+    if run.init_adapter is not None:
+        from peft import PeftModel
+
+        # A warm start: the trainer gets the adapter already on the model, trainable, and no new LoRA config.
+        model = PeftModel.from_pretrained(model, str(run.init_adapter), is_trainable=True)
+        peft_config = None
+        callback.note(f"continuing from the adapter in {run.init_adapter.name}")
     train_ds = Dataset.from_list(data.train_rows)
     eval_ds = Dataset.from_list(data.eval_rows) if data.eval_rows else None
     args = _common_args(run, device, eval_ds is not None)
@@ -135,7 +144,7 @@ def build_trainer(run: TrainingRun, callback: ProgressCallback, device: Device):
             train_dataset=train_ds,
             eval_dataset=eval_ds,
             processing_class=tokenizer,
-            peft_config=_lora_config(cfg),
+            peft_config=peft_config,
             callbacks=[callback],
         )
     else:
@@ -164,7 +173,7 @@ def build_trainer(run: TrainingRun, callback: ProgressCallback, device: Device):
             train_dataset=train_ds,
             eval_dataset=eval_ds,
             processing_class=tokenizer,
-            peft_config=_lora_config(cfg),
+            peft_config=peft_config,
             callbacks=[callback],
         )
         if layout == batching.PADDING_FREE:
