@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("datasets_app", "0004_dataset_validation"),
-        ("federation", "0005_serving"),
+        ("federation", "0006_abtests_on_eval_suites"),
         ("training", "0011_training_init_adapter"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
