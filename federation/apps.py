@@ -20,6 +20,9 @@ class FederationConfig(AppConfig):
         recovery.register(*job_kinds(), *eval_job_kinds())
         training_completed.connect(automatic.on_training_completed, dispatch_uid="evaluation-after-training")
         automatic.register_adapter_figures()
+        from federation.evaluation import sweep_objectives
+
+        sweep_objectives.register()  # sweeps can optimise an eval-suite score and latency
 
         # Live updates: these pages show any of their rows to every signed-in user.
         for model in (InferenceRun, ABTest, GateTraining, EvalRun):

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from rmnconsole.core.recovery import JobKind
 from training.models import ModelImport, TrainingJob
+from training.signals import job_ended
 from training.sweeper import end_lost_job, hard_stop_overdue_cancels, silent_reason
 from training.sweeps.models import Sweep
 from training.sweeps.services import upkeep as sweep_upkeep
-from training.signals import job_ended
 
 
 def end_lost_trial(job: TrainingJob, reason: str) -> bool:
