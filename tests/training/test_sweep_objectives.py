@@ -53,7 +53,10 @@ def test_trials_are_scored_on_the_eval_suite_and_the_best_score_is_registered(
 
     evaluated = rq_worker.run_burst("inference", simple=True)
     sweep = Sweep.objects.get(pk=sweep.pk)
-    assert sweep.status == "completed", (sweep.status_reason, evaluated.stderr[-3000:])
+    assert sweep.status == "completed", (
+        sweep.status_reason, [(r.status, r.status_reason) for r in runs.all()],
+        [line for line in evaluated.stderr.splitlines() if "sweep" in line or "Error" in line][-20:],
+    )  # fmt: skip
     summary = services.sweep_summary(sweep)
     measured = {r.training_job_id: r for r in runs.all()}
     for row in summary["trials"]:
