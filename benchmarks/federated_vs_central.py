@@ -46,6 +46,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--local-steps", type=int, default=4)
     parser.add_argument("--rows", type=int, default=48, help="rows per silo")
+    parser.add_argument(
+        "--server-lr", type=float, default=1.0,
+        help="server learning rate on the example-weighted average update (1.0 = plain FedAvg)",
+    )  # fmt: skip
     args = parser.parse_args()
     model = Path(args.model).resolve()
     config = {"lora_r": 8, "lora_alpha": 16, "batch_size": 4, "learning_rate": 1e-3, "max_seq_length": 128,
@@ -66,6 +70,7 @@ def main() -> None:
             started = time.perf_counter()
             run_id = fed.cli.start_run(
                 {"num-rounds": args.rounds, "local-steps": args.local_steps, "min-silos": 3, "evaluate": False,
+                 "server-learning-rate": args.server_lr,
                  "training-config": json.dumps(build_config("sft", config).to_dict()), "base-model-path": str(model),
                  "report-dir": str(run_dir), "silo-nodes": json.dumps({str(v): k for k, v in fed.node_ids.items()})},
                 run_dir,
