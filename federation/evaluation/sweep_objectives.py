@@ -55,6 +55,8 @@ def measure(job, adapter, options: dict[str, Any]) -> Measurement:
             return Measurement(error=f"no eval suite to score on ({options.get('suite_label') or 'deleted'})")
         run = EvalRun.objects.filter(adapter=adapter, suite=suite).order_by("-created_at").first()
         if run is None:
+            if not options.get("may_start", True):
+                return Measurement(error="the sweep ended before this trial was evaluated")
             try:
                 submit_eval(adapter, suite, training_job=job)
             except ServiceError as exc:

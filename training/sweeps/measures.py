@@ -29,7 +29,8 @@ class MeasuredObjective:
     objective: Objective
     # options from the sweep request ({"suite": ...}) → the options to store, or ServiceError with the reason
     check: Callable[[dict[str, Any]], dict[str, Any]]
-    # (finished trial job, its adapter or None, stored options) → Measurement; starts the work on first call
+    # (finished trial job, its adapter, stored options + "may_start") → Measurement; starts the work on first call
+    # unless may_start is False (the sweep has ended)
     measure: Callable[[Any, Any, dict[str, Any]], Measurement]
 
 

@@ -201,9 +201,9 @@ def _tell_ended(sweep: Sweep, study, trials) -> None:
             metrics = dict(job.final_metrics or {})
             adapter = Adapter.objects.filter(source_job=job).first()
             metrics["adapter_size_bytes"] = adapter.size_bytes if adapter else None
-            measured = measure_trial(
-                job, adapter, [o for o in (objective, second) if o], sweep.objective_options
-            )
+            # An ended sweep starts no new measurement (it reads what is there).
+            options = {**sweep.objective_options, "may_start": sweep.status == RUNNING}
+            measured = measure_trial(job, adapter, [o for o in (objective, second) if o], options)
             if measured.error:
                 _fail_trial(study, trial._trial_id, number, f"Completed, but not measured: {measured.error}")
                 continue
