@@ -9,7 +9,7 @@ class FederationConfig(AppConfig):
         # Serving's models live in federation/serving/ and belong to this app (federation.models importing them
         # would make the two sibling modules import each other).
         import federation.serving.models  # noqa: F401
-        from federation.evaluation import automatic
+        from federation.evaluation import automatic, sweep_objectives
         from federation.evaluation.models import EvalRun
         from federation.evaluation.recovery import job_kinds as eval_job_kinds
         from federation.models import ABTest, GateTraining, InferenceRun
@@ -28,6 +28,7 @@ class FederationConfig(AppConfig):
             pipeline_lineage.on_training_completed, dispatch_uid="evaluation-after-training"
         )
         pipeline_lineage.register()
+        sweep_objectives.register()  # sweeps can optimise an eval-suite score and latency
 
         # Live updates: these pages show any of their rows to every signed-in user.
         for model in (InferenceRun, ABTest, GateTraining, EvalRun, PipelineRun, PipelineStep):

@@ -23,6 +23,13 @@ class TrainingConfig(AppConfig):
         )
         register_dataset_users(providers.active_jobs_reading)
 
+        # Sweeps build on training: training's tasks announce a job's end and ask for eval hooks; sweeps listen.
+        from training.signals import register_eval_hook, training_job_ended
+        from training.sweeps import trials
+
+        training_job_ended.connect(trials.on_job_ended, dispatch_uid="sweeps-trial-ended")
+        register_eval_hook(trials.pruning_hook)
+
         from rmnconsole.core import live, recovery
         from training.federated.models import FederatedTrainingJob
         from training.federated.recovery import job_kind as federated_job_kind

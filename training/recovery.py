@@ -6,17 +6,17 @@ from __future__ import annotations
 
 from rmnconsole.core.recovery import JobKind
 from training.models import ModelImport, TrainingJob
+from training.signals import job_ended
 from training.sweeper import end_lost_job, hard_stop_overdue_cancels, silent_reason
 from training.sweeps.models import Sweep
 from training.sweeps.services import upkeep as sweep_upkeep
-from training.sweeps.trials import trial_ended
 
 
 def end_lost_trial(job: TrainingJob, reason: str) -> bool:
-    """end_lost_job, then — for a sweep trial — tell its sweep at once (a killed work horse, a dead worker)."""
+    """end_lost_job, then tell whoever listens (a sweep trial's sweep) at once (a killed work horse, a dead worker)."""
     ended = end_lost_job(job, reason)
     if ended:
-        trial_ended(job)
+        job_ended(job)
     return ended
 
 

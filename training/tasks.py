@@ -28,9 +28,8 @@ from training.engine.runner import TrainingResult, TrainingRun, run_training
 from training.models import Adapter, TrainingJob
 from training.runtime import CANCEL_KEY, DDP_FOLDER, checkpoint_dir, training_redis
 from training.scaleout import record_peak
-from training.signals import training_completed
+from training.signals import eval_hook, job_ended, training_completed
 from training.sweeper import end_lost_job
-from training.sweeps.trials import pruning_hook, trial_ended
 from training.worker_sync import JobSync, append_log
 
 log = logging.getLogger(__name__)
@@ -92,11 +91,11 @@ def run_training_job(job_id: int) -> str:
         try:
             return _end_failed(job, exc, cfg, sync, staging)
         finally:
-            trial_ended(job)
+            job_ended(job)
     try:
         return _end(job, result, sync, staging)
     finally:
-        trial_ended(job)  # a sweep's trial: tell its study and ask for the next (no-op for other jobs)
+        job_ended(job)  # e.g. a sweep's trial: its study is told and the next trial asked
 
 
 def _end_failed(job: TrainingJob, exc: BaseException, cfg, sync: JobSync, staging: Path) -> str:
@@ -135,7 +134,7 @@ def _train(job: TrainingJob, run: TrainingRun, sync: JobSync) -> TrainingResult:
         "on_device": lambda device: _record_device(job.pk, device),
     }
     if run.config.num_gpus < 2:
-        return run_training(run, sync.report, sync.should_stop, on_eval=pruning_hook(job), **kwargs)
+        return run_training(run, sync.report, sync.should_stop, on_eval=eval_hook(job), **kwargs)
     folder = checkpoint_dir(job.pk) / DDP_FOLDER
     result = run_distributed(
         run,
@@ -342,7 +341,7 @@ def _record_stopped(rq_job) -> None:
         + (" after a cancel request" if job.cancel_requested else ""),
         last_checkpoint=_checkpoint_rel(job),
     )
-    trial_ended(job, in_worker_parent=True)
+    job_ended(job, in_worker_parent=True)
 
 
 def on_rq_job_failed(rq_job, connection_, exc_type=None, exc_value=None, tb=None) -> None:
@@ -364,7 +363,7 @@ def _record_failed(rq_job, exc_type, exc_value) -> None:
     if isinstance(exc_type, type) and issubclass(exc_type, AbandonedJobError):
         # RQ's registry cleanup found the job "started" with no worker left to finish it.
         end_lost_job(job, f"{LOST}: RQ found the job abandoned (its worker stopped beating)")
-        trial_ended(job, in_worker_parent=True)
+        job_ended(job, in_worker_parent=True)
         return
     reason = f"The worker reported a failure: {getattr(exc_type, '__name__', exc_type)}: {exc_value}"
     job.transition(
@@ -374,4 +373,4 @@ def _record_failed(rq_job, exc_type, exc_value) -> None:
         status_reason=reason[:1000],
         last_checkpoint=_checkpoint_rel(job),
     )
-    trial_ended(job, in_worker_parent=True)
+    job_ended(job, in_worker_parent=True)

@@ -133,6 +133,15 @@ def make_judge(spec: dict) -> tuple[judging.Judge, dict]:
 
 
 def run_eval(run_id: int) -> str:
+    try:
+        return _run_eval(run_id)
+    finally:
+        from federation.evaluation.sweep_objectives import eval_ended
+
+        eval_ended(run_id)  # a sweep trial's measurement: its sweep is told now
+
+
+def _run_eval(run_id: int) -> str:
     run = (
         EvalRun.objects.select_related("suite", "base_model", "adapter", "federation")
         .filter(pk=run_id)

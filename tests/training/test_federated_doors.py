@@ -90,6 +90,8 @@ def test_submit_validates_up_front(silos, tiny_llama):
         ({"silos": ["nope"]}, None),
         ({"num_rounds": 0}, "num_rounds"),
         ({"strategy": "fedprox", "proximal_mu": 0}, "proximal_mu"),
+        ({"server_learning_rate": 0}, "server_learning_rate"),
+        ({"strategy": "fedprox", "proximal_mu": 0.1, "server_learning_rate": 3.0}, "server_learning_rate"),
         ({"privacy": "client-fixed", "dp_noise_multiplier": 0}, "dp_noise_multiplier"),
         ({"secagg": True}, "secagg"),
         ({"adapter_name": "../x"}, "adapter_name"),
@@ -100,6 +102,14 @@ def test_submit_validates_up_front(silos, tiny_llama):
             services.submit_federated_job(**{**base, **change})
         assert err.value.field == field, (change, err.value.message)
     assert not FederatedTrainingJob.objects.exists()
+    # A server step for FedAvg travels to the ServerApp in the run config and into the lineage.
+    from pathlib import Path
+
+    from training.federated.tasks import _overrides, lineage_for
+
+    job = services.submit_federated_job(**base, server_learning_rate=3.0)
+    assert _overrides(job, Path("/m"), Path("/r"), {})["server-learning-rate"] == 3.0
+    assert lineage_for(job, 1, Path("/r"))["server_learning_rate"] == 3.0
 
 
 @pytest.mark.django_db(transaction=True)

@@ -179,3 +179,23 @@ def test_a_grid_sweep_covers_its_grid_once(spec):
         services.advance_sweep(sweep.pk)
     points = {(j.config["lora_r"], j.config["max_steps"]) for j in TrainingJob.objects.filter(sweep=sweep)}
     assert points == {(4, 2), (4, 4), (8, 2), (8, 4)}
+
+
+def test_a_sweep_whose_study_is_missing_answers_404_and_fails_with_the_reason(
+    client, client_logged_in, api_headers, spec
+):
+    import optuna
+
+    from training.sweeps import services
+    from training.sweeps.storage import get_storage
+
+    sweep = services.start_sweep(spec)
+    optuna.delete_study(study_name=sweep.study_name, storage=get_storage())
+    response = client.get(f"/api/sweeps/{sweep.pk}", **api_headers)
+    assert response.status_code == 404
+    assert "study" in response.json()["detail"] and "missing" in response.json()["detail"]
+    assert client_logged_in.get(f"/training/sweeps/{sweep.pk}/").status_code == 404
+    services.advance_sweep(sweep.pk)  # what the recovery loop and `manage.py sweep --wait` do
+    sweep.refresh_from_db()
+    assert sweep.status == "failed" and "is missing from the database" in sweep.status_reason
+    assert set(sweep.trials.values_list("status", flat=True)) == {"cancelled"}

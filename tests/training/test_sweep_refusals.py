@@ -57,6 +57,11 @@ BAD = [
     ({"pruner": "threshold"}, "The threshold pruner needs pruner_threshold"),
     ({"second_objective": "adapter_size", "pruner": "median"}, "Optuna prunes single-objective studies only"),
     ({"fixed": {"validation_split": 0.0}}, "needs a validation split above 0"),
+    # Objectives evaluation provides (registered from federation's ready()): measured after training.
+    ({"objective": "eval_suite", "pruner": "median"}, "pruning compares eval loss during training"),
+    ({"objective": "eval_suite", "objective_suite": "no-such-suite"}, "Unknown eval suite 'no-such-suite'"),
+    ({"objective_suite": "any"}, "objective_suite applies only to an objective measured on an eval suite"),
+    ({"objective": "latency"}, "objective must be one of eval_loss, eval_suite"),
     ({"fixed": {"lora_r": 8}}, "lora_r is both fixed and searched"),
     ({"adapter_name": "no spaces"}, "adapter_name must be a slug"),
     ({"base_model": "nope"}, "Unknown base model 'nope'"),

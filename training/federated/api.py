@@ -61,6 +61,10 @@ class JobIn(Schema):
     min_silos: StrictInt = 2
     strategy: Literal["fedavg", "fedprox"] = "fedavg"
     proximal_mu: StrictFloat = 0.0
+    server_learning_rate: StrictFloat = Field(
+        1.0,
+        description="FedAvg: the server's step along the example-weighted average update (1 = plain FedAvg).",
+    )
     privacy: Literal["off", "client-fixed"] = "off"
     dp_noise_multiplier: StrictFloat = 1.0
     dp_clipping_norm: StrictFloat = 1.0
@@ -81,6 +85,7 @@ class JobOut(Schema):
     local_steps: int
     min_silos: int
     strategy: str
+    server_learning_rate: float
     privacy: str
     status: str
     status_reason: str

@@ -75,6 +75,10 @@ class FederatedTrainingJob(QueuedJob):
         max_length=20, choices=FederatedStrategy.choices, default=FederatedStrategy.FEDAVG
     )
     proximal_mu = models.FloatField(default=0.0)
+    server_learning_rate = models.FloatField(
+        default=1.0,
+        help_text="FedAvg: the server's step along the example-weighted average update (1 = plain FedAvg).",
+    )
     privacy = models.CharField(max_length=20, choices=PrivacyMode.choices, default=PrivacyMode.OFF)
     dp_noise_multiplier = models.FloatField(default=1.0)
     dp_clipping_norm = models.FloatField(default=1.0)

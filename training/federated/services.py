@@ -221,6 +221,7 @@ def submit_federated_job(
     min_silos: int = 2,
     strategy: str = FederatedStrategy.FEDAVG,
     proximal_mu: float = 0.0,
+    server_learning_rate: float = 1.0,
     privacy: str = PrivacyMode.OFF,
     dp_noise_multiplier: float = 1.0,
     dp_clipping_norm: float = 1.0,
@@ -254,6 +255,12 @@ def submit_federated_job(
     proximal_mu = _number(proximal_mu, float, "proximal_mu", 0.0, 100.0)
     if strategy == FederatedStrategy.FEDPROX and proximal_mu <= 0:
         raise ServiceError("FedProx needs proximal_mu > 0", field="proximal_mu")
+    server_learning_rate = _number(server_learning_rate, float, "server_learning_rate", 0.01, 100.0)
+    if strategy == FederatedStrategy.FEDPROX and server_learning_rate != 1.0:
+        raise ServiceError(
+            "server_learning_rate applies to FedAvg; FedProx steps by its plain average (leave it at 1)",
+            field="server_learning_rate",
+        )
     if privacy not in PrivacyMode.values:
         raise ServiceError(f"privacy must be one of {', '.join(PrivacyMode.values)}", field="privacy")
     dp_noise_multiplier = _number(dp_noise_multiplier, float, "dp_noise_multiplier", 0.0, 100.0)
@@ -281,6 +288,7 @@ def submit_federated_job(
         min_silos=min_silos,
         strategy=strategy,
         proximal_mu=proximal_mu,
+        server_learning_rate=server_learning_rate,
         privacy=privacy,
         dp_noise_multiplier=dp_noise_multiplier,
         dp_clipping_norm=dp_clipping_norm,

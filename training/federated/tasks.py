@@ -94,6 +94,7 @@ def _overrides(job: FederatedTrainingJob, model_folder: Path, folder: Path, node
         "min-silos": job.min_silos,
         "strategy": job.strategy,
         "proximal-mu": job.proximal_mu,
+        "server-learning-rate": job.server_learning_rate,
         "dp": job.privacy,
         "dp-noise-multiplier": job.dp_noise_multiplier,
         "dp-clipping-norm": job.dp_clipping_norm,
@@ -233,6 +234,7 @@ def lineage_for(job: FederatedTrainingJob, run_id: int, folder: Path) -> dict:
         "local_steps": job.local_steps,
         "strategy": job.strategy,
         "proximal_mu": job.proximal_mu if job.strategy == "fedprox" else None,
+        "server_learning_rate": job.server_learning_rate,
         "min_silos": job.min_silos,
         "fraction_train": job.fraction_train,
         "privacy": {

@@ -37,9 +37,21 @@ class SweepIn(Schema):
     )
     sampler: Literal["tpe", "random", "grid"] = "tpe"
     seed: int | None = Field(None, ge=0, le=2**31 - 1)
-    objective: Literal["eval_loss"] = "eval_loss"
+    objective: str = Field(
+        "eval_loss",
+        max_length=40,
+        description="eval_loss; eval_suite (the suite's primary metric) when evaluation is installed.",
+    )
     direction: Literal["minimize", "maximize"] | None = None
-    second_objective: Literal["", "adapter_size"] = ""
+    second_objective: str = Field(
+        "",
+        max_length=40,
+        description="Pareto front: '', adapter_size, or latency (eval-suite generation p50).",
+    )
+    objective_suite: str | int | None = Field(
+        None,
+        description="Eval suite (id or name[ vN]) of a measured objective; default: the dataset's suite.",
+    )
     pruner: Literal["none", "median", "hyperband", "threshold"] = "none"
     pruner_threshold: float | None = None
     max_trials: int = Field(..., description="Budget: trials in all (at least 1).")
@@ -63,6 +75,7 @@ class SweepOut(Schema):
     objective: str
     direction: str
     second_objective: str
+    objective_options: dict
     pruner: str
     max_trials: int
     max_parallel: int

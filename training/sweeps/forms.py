@@ -9,7 +9,7 @@ import yaml
 from django import forms
 
 from training.models import AdapterType, FoundationModel, TrainingType
-from training.sweeps.engine.study import PRUNERS, SAMPLERS
+from training.sweeps.engine.study import OBJECTIVES, PRUNERS, SAMPLERS, SECOND_OBJECTIVES
 
 EXAMPLE_SPACE = """learning_rate: {type: log_float, low: 0.00001, high: 0.001}
 lora_r: {type: choice, choices: [8, 16, 32]}
@@ -56,10 +56,17 @@ class SweepForm(forms.Form):
     )
     sampler = forms.ChoiceField(choices=[(s, s) for s in SAMPLERS], initial="tpe")
     seed = forms.IntegerField(required=False, min_value=0)
-    direction = forms.ChoiceField(choices=[("minimize", "minimize eval loss"), ("maximize", "maximize")])
-    second_objective = forms.ChoiceField(
-        choices=[("", "none"), ("adapter_size", "adapter size (Pareto front)")], required=False
+    objective = forms.ChoiceField(choices=[], initial="eval_loss", required=False)
+    objective_suite = forms.CharField(
+        max_length=200,
+        required=False,
+        help_text="Eval suite (id or name) of an eval-suite objective; empty: the dataset's suite.",
     )
+    direction = forms.ChoiceField(
+        choices=[("", "the objective's own"), ("minimize", "minimize"), ("maximize", "maximize")],
+        required=False,
+    )
+    second_objective = forms.ChoiceField(choices=[], required=False)
     pruner = forms.ChoiceField(choices=[(p, p) for p in PRUNERS], initial="median")
     pruner_threshold = forms.FloatField(
         required=False, help_text="Threshold pruner: stop a trial above this eval loss."
@@ -72,6 +79,14 @@ class SweepForm(forms.Form):
     keep_trial_adapters = forms.BooleanField(
         required=False, help_text="Keep every trial's adapter, not only the best."
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Later apps register objectives (evaluation: eval-suite score, latency) from their ready().
+        self.fields["objective"].choices = [(o.name, o.label) for o in OBJECTIVES.values()]
+        self.fields["second_objective"].choices = [("", "none")] + [
+            (o.name, f"{o.label} (Pareto front)") for o in SECOND_OBJECTIVES.values()
+        ]
 
     def clean_fixed(self) -> dict[str, Any]:
         return _yaml_mapping(self.cleaned_data.get("fixed", ""), "Fixed settings")

@@ -33,6 +33,9 @@ class Sweep(QueuedJob):
     objective = models.CharField(max_length=40, default="eval_loss")
     direction = models.CharField(max_length=10, default="minimize")
     second_objective = models.CharField(max_length=40, blank=True)
+    objective_options = models.JSONField(
+        default=dict, blank=True, help_text='For an objective measured after training, e.g. {"suite": 3}.'
+    )
     pruner = models.CharField(max_length=20, default="none")
     pruner_threshold = models.FloatField(null=True, blank=True)
     max_trials = models.PositiveIntegerField()

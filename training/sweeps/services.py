@@ -27,6 +27,7 @@ from training import services as training_services
 from training.models import Adapter, TrainingJob
 from training.sweeps.engine.space import decode_params, parse_space
 from training.sweeps.engine.study import OBJECTIVES, SECOND_OBJECTIVES, trial_values
+from training.sweeps.measures import measure_trial
 from training.sweeps.models import Sweep
 from training.sweeps.spec import plan_sweep
 from training.sweeps.study import asked, create_study, load_study
@@ -63,6 +64,7 @@ def start_sweep(spec: dict[str, Any], user=None) -> Sweep:
             objective=plan.objective,
             direction=plan.direction,
             second_objective=plan.second_objective,
+            objective_options=plan.objective_options,
             pruner=plan.pruner,
             pruner_threshold=plan.pruner_threshold,
             max_trials=plan.max_trials,
@@ -102,7 +104,15 @@ def advance_sweep(sweep_id: int) -> Sweep | None:
 def _advance_locked(sweep: Sweep) -> None:
     import optuna
 
-    study = load_study(sweep)
+    try:
+        study = load_study(sweep)
+    except NotFound as exc:  # nothing left to tell or ask: end the sweep with the reason, cancel its trials
+        if sweep.status == RUNNING:
+            active = list(sweep.trials.filter(status__in=TrainingJob.ACTIVE))
+            sweep.finish(Sweep.Status.FAILED, exc.message)
+            for job in active:
+                _cancel_trial(job)
+        return
     trials = asked(study.get_trials(deepcopy=False))
     _tell_ended(sweep, study, trials)
     _record_best(sweep, study)
@@ -191,7 +201,15 @@ def _tell_ended(sweep: Sweep, study, trials) -> None:
             metrics = dict(job.final_metrics or {})
             adapter = Adapter.objects.filter(source_job=job).first()
             metrics["adapter_size_bytes"] = adapter.size_bytes if adapter else None
-            values = trial_values(metrics, objective, second)
+            # An ended sweep starts no new measurement (it reads what is there).
+            options = {**sweep.objective_options, "may_start": sweep.status == RUNNING}
+            measured = measure_trial(job, adapter, [o for o in (objective, second) if o], options)
+            if measured.error:
+                _fail_trial(study, trial._trial_id, number, f"Completed, but not measured: {measured.error}")
+                continue
+            if measured.pending:  # e.g. its eval run is queued: told when that ends
+                continue
+            values = trial_values({**metrics, **measured.values}, objective, second)
             if values is None:
                 _fail_trial(study, trial._trial_id, number, f"Completed without a {objective.label}")
             else:

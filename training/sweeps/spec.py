@@ -16,6 +16,7 @@ from training.models import FoundationModel
 from training.runtime import training_redis
 from training.sweeps.engine.space import SearchSpace, SpaceError, parse_space
 from training.sweeps.engine.study import DIRECTIONS, OBJECTIVES, PRUNERS, SAMPLERS, SECOND_OBJECTIVES
+from training.sweeps.measures import check_options
 
 FIELDS = (
     "name",
@@ -33,6 +34,7 @@ FIELDS = (
     "objective",
     "direction",
     "second_objective",
+    "objective_suite",
     "pruner",
     "pruner_threshold",
     "max_trials",
@@ -62,6 +64,7 @@ class SweepPlan:
     objective: str
     direction: str
     second_objective: str
+    objective_options: dict[str, Any]
     pruner: str
     pruner_threshold: float | None
     max_trials: int
@@ -147,6 +150,13 @@ def _strategy(spec: dict, space: SearchSpace) -> dict[str, Any]:
             "A sweep with a second objective (Pareto front) cannot prune: Optuna prunes single-objective studies only",
             field="pruner",
         )
+    if OBJECTIVES[objective].measured and pruner != "none":
+        raise ServiceError(
+            f"A sweep on {OBJECTIVES[objective].label} cannot prune: pruning compares eval loss during training, "
+            "and this objective is measured only after it",
+            field="pruner",
+        )
+    options = check_options([objective, second], {"suite": spec.get("objective_suite")})
     threshold = spec.get("pruner_threshold")
     if pruner == "threshold":
         try:
@@ -168,6 +178,7 @@ def _strategy(spec: dict, space: SearchSpace) -> dict[str, Any]:
         "objective": objective,
         "direction": direction,
         "second_objective": second,
+        "objective_options": options,
         "pruner": pruner,
         "pruner_threshold": threshold,
         "seed": seed,

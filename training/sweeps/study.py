@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rmnconsole.core.errors import NotFound
 from training.sweeps.engine.space import parse_space
 from training.sweeps.engine.study import (
     OBJECTIVES,
@@ -60,12 +61,18 @@ def load_study(sweep: Sweep, *, trials_so_far: int = 0):
     import optuna
 
     seed = None if sweep.seed is None else sweep.seed + trials_so_far
-    return optuna.load_study(
-        study_name=sweep.study_name,
-        storage=get_storage(),
-        sampler=build_sampler(sweep.sampler, parse_space(sweep.search_space), seed),
-        pruner=pruner_for(sweep),
-    )
+    try:
+        return optuna.load_study(
+            study_name=sweep.study_name,
+            storage=get_storage(),
+            sampler=build_sampler(sweep.sampler, parse_space(sweep.search_space), seed),
+            pruner=pruner_for(sweep),
+        )
+    except KeyError:  # Optuna's "Record does not exist": the study's rows were deleted from the database
+        raise NotFound(
+            f"Sweep {sweep.pk}'s Optuna study {sweep.study_name} is missing from the database "
+            "(its trials' results are lost)"
+        ) from None
 
 
 def objective_label(sweep: Sweep) -> str:

@@ -73,3 +73,8 @@ def trial_ended(job, *, in_worker_parent: bool = False) -> None:
         log.exception(
             "sweep %s: advancing after job %s failed; the recovery upkeep will retry", job.sweep_id, job.pk
         )
+
+
+def on_job_ended(sender, job, in_worker_parent: bool = False, **_kwargs) -> None:
+    """training_job_ended's receiver (connected in training.apps): training itself never imports sweeps."""
+    trial_ended(job, in_worker_parent=in_worker_parent)

@@ -58,14 +58,16 @@ def _context(sweep: Sweep) -> dict:
 def detail(request, sweep_id: int):
     with not_found_as_404():
         sweep = services.get_sweep(sweep_id)
-    return render(request, "training/sweeps/detail.html", _context(sweep))
+        context = _context(sweep)  # its Optuna study may be missing too
+    return render(request, "training/sweeps/detail.html", context)
 
 
 def progress(request, sweep_id: int):
     """HTMX polling partial: trials, best so far and chart data; 286 once the sweep has ended (polling stops)."""
     with not_found_as_404():
         sweep = services.get_sweep(sweep_id)
-    response = render(request, "training/sweeps/progress.html", _context(sweep))
+        context = _context(sweep)
+    response = render(request, "training/sweeps/progress.html", context)
     finished = sweep.is_finished and not sweep.trials.filter(status__in=sweep.trials.model.ACTIVE).exists()
     return stop_polling_when(finished, response)
 

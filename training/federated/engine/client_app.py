@@ -1,7 +1,7 @@
 """Flower ClientApp: one per silo's SuperNode. Trains/evaluates with the console's engine on the silo's own data.
 
-The node config (set when the SuperNode starts, on the silo's host) names the silo and its dataset path; the
-console never sees that file. Replies carry only LoRA tensors, counts and losses (plus the silo's name).
+The node config (set when the SuperNode starts, on the silo's host) names the silo and its dataset path (and,
+optionally, one per training type such as `dpo-dataset-path`); the console never sees those files. Replies carry only LoRA tensors, counts and losses (plus the silo's name).
 """
 
 from __future__ import annotations
@@ -21,7 +21,10 @@ def _settings(context: Context) -> tuple[Path, str, TrainingConfig, str]:
     node, run = context.node_config, context.run_config
     model = str(node.get("base-model-path") or run["base-model-path"])  # a silo may keep the base elsewhere
     config = TrainingConfig(**json.loads(str(run["training-config"])))
-    return Path(model), str(node.get("dataset-path", "")), config, str(run["training-type"])
+    training_type = str(run["training-type"])
+    # A silo may hold one dataset per training type: `dpo-dataset-path` for DPO, else its `dataset-path`.
+    dataset = node.get(f"{training_type}-dataset-path") or node.get("dataset-path", "")
+    return Path(model), str(dataset), config, training_type
 
 
 def _numpy(record: ArrayRecord) -> dict:

@@ -25,11 +25,32 @@ def silo_rows(retailer: str, count: int) -> list[dict]:
     return rows
 
 
-def write_silo_dataset(folder: Path, retailer: str, count: int = 24) -> Path:
-    """`folder/train.jsonl` with `count` chat rows for `retailer`; returns the file."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "train.jsonl"
+def silo_preferences(retailer: str, count: int) -> list[dict]:
+    """DPO rows: the retailer's own answer is chosen, the answer of the next conversation is rejected."""
+    chats = silo_rows(retailer, count + 1)
+    return [
+        {
+            "prompt": chats[i]["messages"][-2]["content"],
+            "chosen": chats[i]["messages"][-1]["content"],
+            "rejected": chats[i + 1]["messages"][-1]["content"],
+        }
+        for i in range(count)
+    ]
+
+
+def _write(path: Path, rows: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".part")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in silo_rows(retailer, count)), encoding="utf-8")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     tmp.replace(path)
     return path
+
+
+def write_silo_dataset(folder: Path, retailer: str, count: int = 24) -> Path:
+    """`folder/train.jsonl` with `count` chat rows for `retailer`; returns the file."""
+    return _write(folder / "train.jsonl", silo_rows(retailer, count))
+
+
+def write_silo_preferences(folder: Path, retailer: str, count: int = 12) -> Path:
+    """`folder/dpo.jsonl` with `count` preference rows (a silo's `dpo-dataset-path`); returns the file."""
+    return _write(folder / "dpo.jsonl", silo_preferences(retailer, count))

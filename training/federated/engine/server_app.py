@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MessageType, MetricRecord
 from flwr.serverapp import Grid, ServerApp
-from flwr.serverapp.strategy import DifferentialPrivacyClientSideFixedClipping, FedAvg, FedProx
+from flwr.serverapp.strategy import DifferentialPrivacyClientSideFixedClipping, FedAvg, FedAvgM, FedProx
 
 from training.federated.engine import report as rep
 from training.federated.engine.tensors import ADAPTER_FILE, load_arrays, save_arrays
@@ -120,8 +120,13 @@ def _strategy(cfg, sampled: int):
         "min_evaluate_nodes": int(cfg["min-silos"]),
         "min_available_nodes": int(cfg["min-silos"]),
     }
+    server_lr = float(cfg.get("server-learning-rate", 1.0))
     if str(cfg["strategy"]) == "fedprox":
         strategy = FedProx(proximal_mu=float(cfg["proximal-mu"]), **common)
+    elif server_lr != 1.0:
+        # FedAvg's example-weighted average, then a server step of that size along it (FedAvgM without momentum):
+        # with n silos, n x the average update ~ the silos' updates applied in turn (Reddi et al., FedOpt).
+        strategy = FedAvgM(server_learning_rate=server_lr, **common)
     else:
         strategy = FedAvg(**common)
     if str(cfg["dp"]) != "client-fixed":

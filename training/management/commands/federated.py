@@ -34,6 +34,7 @@ class Command(BaseCommand):
         sub_.add_argument("--min-silos", type=int, default=2)
         sub_.add_argument("--strategy", default="fedavg", choices=["fedavg", "fedprox"])
         sub_.add_argument("--proximal-mu", type=float, default=0.0)
+        sub_.add_argument("--server-learning-rate", type=float, default=1.0)
         sub_.add_argument("--privacy", default="off", choices=["off", "client-fixed"])
         sub_.add_argument("--dp-noise-multiplier", type=float, default=1.0)
         sub_.add_argument("--dp-clipping-norm", type=float, default=1.0)
@@ -96,6 +97,7 @@ class Command(BaseCommand):
             min_silos=o["min_silos"],
             strategy=o["strategy"],
             proximal_mu=o["proximal_mu"],
+            server_learning_rate=o["server_learning_rate"],
             privacy=o["privacy"],
             dp_noise_multiplier=o["dp_noise_multiplier"],
             dp_clipping_norm=o["dp_clipping_norm"],

@@ -14,14 +14,15 @@ DIRECTIONS = ("minimize", "maximize")
 
 @dataclass(frozen=True)
 class Objective:
-    """Where a trial's value comes from. Extension point: an eval-suite metric (issue "Evaluation") adds an entry
-    whose `metric` names the suite's score in the job's final metrics, with its natural direction."""
+    """Where a trial's value comes from: a key of the finished job's final metrics, or — when `measured` — a value
+    a later app measures after training (an eval-suite score, generation latency; see training.sweeps.measures)."""
 
     name: str
-    metric: str  # key in the finished job's final_metrics
+    metric: str  # key in the finished job's final_metrics (or in what the measurement returns)
     direction: str
     label: str
     needs_eval_split: bool = False
+    measured: bool = False  # True: the value needs work after training (it can be pending for a while)
 
 
 OBJECTIVES: dict[str, Objective] = {
