@@ -11,17 +11,18 @@ from functools import partial
 from pathlib import Path
 
 from django.conf import settings
-from django.db import IntegrityError, close_old_connections, connection, transaction
+from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from rmnconsole.core.heartbeat import beat_interval, worker_id
 from rmnconsole.core.paths import ADAPTERS, data_dir, data_root, relative_to_root, resolve_inside
 from rmnconsole.core.recovery import LOST
+from training.adapter_store import ATTEMPTS, store_new_version
 from training.engine.checkpoints import latest_checkpoint
 from training.engine.config import build_config
 from training.engine.distributed import run_distributed
 from training.engine.errors import Failure, classify
-from training.engine.export import ModelCard, move_into_store, prepare_adapter, remove_quietly
+from training.engine.export import ModelCard, remove_quietly
 from training.engine.loading import resolve_model_folder
 from training.engine.process import peak_memory_bytes
 from training.engine.runner import TrainingResult, TrainingRun, run_training
@@ -229,10 +230,9 @@ def _finish_stopped(job: TrainingJob, result: TrainingResult) -> None:
 def _finish_completed(job: TrainingJob, result: TrainingResult, staging: Path) -> str:
     """Adapter row + job completed in one transaction; the folder is moved into the store as its last step."""
     job.refresh_from_db()
-    store = data_dir(ADAPTERS) / job.adapter_name
-    for _attempt in range(5):
-        version = max(Adapter.next_version(job.adapter_name), _next_folder_version(store))
-        card = ModelCard(
+
+    def card_for(version: int) -> ModelCard:
+        return ModelCard(
             name=job.adapter_name,
             version=version,
             adapter_type=job.adapter_type,
@@ -246,68 +246,57 @@ def _finish_completed(job: TrainingJob, result: TrainingResult, staging: Path) -
             device=result.device,
             job_id=job.pk,
         )
-        destination = store / f"v{version}"
-        try:
-            info = prepare_adapter(staging, card)
-            with transaction.atomic():
-                adapter = Adapter.objects.create(
-                    adapter_type=job.adapter_type,
-                    name=job.adapter_name,
-                    version=version,
-                    base_model=job.base_model,
-                    rank=info.rank,
-                    alpha=info.alpha,
-                    target_modules=info.target_modules,
-                    path=relative_to_root(destination),
-                    size_bytes=info.size_bytes,
-                    sha256=info.sha256,
-                    metrics=result.final_metrics,
-                    source_job=job,
-                    training_dataset_path=job.dataset_path,
-                )
-                if not job.transition(
-                    RUNNING,
-                    TrainingJob.Status.COMPLETED,
-                    finished_at=timezone.now(),
-                    status_reason=f"Adapter {adapter.label} registered",
-                    final_metrics=result.final_metrics,
-                    current_step=result.step,
-                    total_steps=result.total_steps,
-                    progress_pct=100.0,
-                    eta_seconds=None,
-                    last_checkpoint=_checkpoint_rel(job, result),
-                ):
-                    raise _NoLongerRunning
-                move_into_store(staging, destination)
-                transaction.on_commit(partial(_announce_completed, job, adapter))
-        except _NoLongerRunning:
-            remove_quietly(staging)
-            append_log(job.pk, "training finished but the job had already been ended; adapter discarded")
-            return "discarded"
-        except (IntegrityError, FileExistsError):
-            continue  # another job took this version a moment ago: take the next one
-        except OSError as exc:  # disk full, read-only or unreachable store: the transaction rolled back
-            remove_quietly(staging)
-            _finish_failed(
-                job, Failure("storage", f"Could not store the adapter: {exc}", traceback.format_exc())
-            )
-            return "failed"
-        append_log(job.pk, f"adapter {adapter.label} saved to {adapter.path} ({info.size_bytes} bytes)")
-        return "completed"
-    _finish_failed(
-        job, Failure("error", "Could not register the adapter: no free version number after 5 tries", "")
-    )
-    remove_quietly(staging)
-    return "failed"
+
+    row = {
+        "adapter_type": job.adapter_type,
+        "base_model": job.base_model,
+        "metrics": result.final_metrics,
+        "source_job": job,
+        "training_dataset_path": job.dataset_path,
+    }
+
+    def finish(adapter: Adapter) -> None:
+        if not job.transition(
+            RUNNING,
+            TrainingJob.Status.COMPLETED,
+            finished_at=timezone.now(),
+            status_reason=f"Adapter {adapter.label} registered",
+            final_metrics=result.final_metrics,
+            current_step=result.step,
+            total_steps=result.total_steps,
+            progress_pct=100.0,
+            eta_seconds=None,
+            last_checkpoint=_checkpoint_rel(job, result),
+        ):
+            raise _NoLongerRunning
+        transaction.on_commit(partial(_announce_completed, job, adapter))
+
+    try:
+        stored = store_new_version(job.adapter_name, staging, card_for, row, finish)
+    except _NoLongerRunning:
+        remove_quietly(staging)
+        append_log(job.pk, "training finished but the job had already been ended; adapter discarded")
+        return "discarded"
+    except OSError as exc:  # disk full, read-only or unreachable store: the transaction rolled back
+        remove_quietly(staging)
+        _finish_failed(job, Failure("storage", f"Could not store the adapter: {exc}", traceback.format_exc()))
+        return "failed"
+    if stored is None:
+        _finish_failed(
+            job,
+            Failure(
+                "error", f"Could not register the adapter: no free version number after {ATTEMPTS} tries", ""
+            ),
+        )
+        remove_quietly(staging)
+        return "failed"
+    adapter, info = stored
+    append_log(job.pk, f"adapter {adapter.label} saved to {adapter.path} ({info.size_bytes} bytes)")
+    return "completed"
 
 
 class _NoLongerRunning(Exception):
     pass
-
-
-def _next_folder_version(store: Path) -> int:
-    taken = [int(p.name[1:]) for p in store.glob("v*") if p.name[1:].isdigit()] if store.is_dir() else []
-    return max(taken, default=0) + 1
 
 
 # --- RQ callbacks (run in the worker's parent process) --------------------------------------------------

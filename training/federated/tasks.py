@@ -16,14 +16,15 @@ import traceback
 import uuid
 from pathlib import Path
 
-from django.db import IntegrityError, close_old_connections, transaction
+from django.db import close_old_connections
 from django.utils import timezone
 
 from rmnconsole.core.errors import ServiceError
 from rmnconsole.core.heartbeat import Heartbeat, worker_id
-from rmnconsole.core.paths import ADAPTERS, data_dir, data_root, relative_to_root
+from rmnconsole.core.paths import ADAPTERS, data_dir, data_root
+from training.adapter_store import store_new_version
 from training.engine.config import TrainingConfig
-from training.engine.export import ModelCard, move_into_store, prepare_adapter, remove_quietly
+from training.engine.export import ModelCard, remove_quietly
 from training.engine.loading import resolve_model_folder
 from training.engine.model_files import BaseModelUnavailable
 from training.federated import services
@@ -264,10 +265,9 @@ def _finish(job: FederatedTrainingJob, folder: Path, run_id: int, state: str, in
     shutil.copyfile(folder / rep.INITIAL / ADAPTER_CONFIG, staging / ADAPTER_CONFIG)
     shutil.copyfile(folder / rep.FINAL, staging / ADAPTER_FILE)
     (staging / "lineage.json").write_text(json.dumps(lineage, indent=2), encoding="utf-8")
-    store = data_dir(ADAPTERS) / job.adapter_name
-    for _attempt in range(5):
-        version = Adapter.next_version(job.adapter_name)
-        card = ModelCard(
+
+    def card_for(version: int) -> ModelCard:
+        return ModelCard(
             name=job.adapter_name, version=version, adapter_type="domain", training_type=job.training_type,
             base_model=job.base_model.name, base_model_source=job.base_model.source,
             dataset_path=f"federated over {len(lineage['silos'])} silos (data stayed in each silo)", dataset_sha256="",
@@ -275,41 +275,33 @@ def _finish(job: FederatedTrainingJob, folder: Path, run_id: int, state: str, in
                              "strategy": job.strategy, "privacy": job.privacy},
             final_metrics=final_eval, device=f"Flower run {run_id}", job_id=None,
         )  # fmt: skip
-        destination = store / f"v{version}"
-        try:
-            stored = prepare_adapter(staging, card)
-            with transaction.atomic():
-                adapter = Adapter.objects.create(
-                    adapter_type="domain",
-                    name=job.adapter_name,
-                    version=version,
-                    base_model=job.base_model,
-                    rank=stored.rank,
-                    alpha=stored.alpha,
-                    target_modules=stored.target_modules,
-                    path=relative_to_root(destination),
-                    size_bytes=stored.size_bytes,
-                    sha256=stored.sha256,
-                    metrics={**final_eval, "federated": True},
-                    training_dataset_path="",
-                )
-                if not job.finish(
-                    FederatedTrainingJob.Status.COMPLETED,
-                    reason=f"Adapter {adapter.label} registered",
-                    adapter=adapter,
-                    lineage=lineage,
-                    progress_pct=100.0,
-                    message="completed",
-                ):
-                    raise RunEnded(job.status, "ended elsewhere")
-                move_into_store(staging, destination)
-            return "completed"
-        except (IntegrityError, FileExistsError):
-            continue
-        except RunEnded:
-            remove_quietly(staging)
-            return job.status
-    remove_quietly(staging)
-    raise RunEnded(
-        FederatedTrainingJob.Status.FAILED, "Could not register the adapter: no free version number"
-    )
+
+    row = {
+        "adapter_type": "domain",
+        "base_model": job.base_model,
+        "metrics": {**final_eval, "federated": True},
+        "training_dataset_path": "",
+    }
+
+    def finish(adapter: Adapter) -> None:
+        if not job.finish(
+            FederatedTrainingJob.Status.COMPLETED,
+            reason=f"Adapter {adapter.label} registered",
+            adapter=adapter,
+            lineage=lineage,
+            progress_pct=100.0,
+            message="completed",
+        ):
+            raise RunEnded(job.status, "ended elsewhere")
+
+    try:
+        stored = store_new_version(job.adapter_name, staging, card_for, row, finish)
+    except RunEnded:
+        remove_quietly(staging)
+        return job.status
+    if stored is None:
+        remove_quietly(staging)
+        raise RunEnded(
+            FederatedTrainingJob.Status.FAILED, "Could not register the adapter: no free version number"
+        )
+    return "completed"
