@@ -11,12 +11,8 @@ from federation.evaluation.forms import RunForm, SuiteForm
 from federation.evaluation.models import EvalCaseResult, EvalRun, EvalSuite
 from federation.models import Federation
 from rmnconsole.core.errors import ServiceError
-from rmnconsole.core.pages import not_found_as_404, stop_polling_when
+from rmnconsole.core.pages import not_found_as_404, show_refusal, stop_polling_when
 from training.models import Adapter, FoundationModel
-
-
-def _add_error(form, exc: ServiceError) -> None:
-    form.add_error(exc.field if exc.field in form.fields else None, exc.message)
 
 
 def subject_choices() -> list[tuple[str, str]]:
@@ -59,7 +55,7 @@ def suite_list(request):
                     content=data["file"].read(suites.MAX_JSONL_BYTES + 1), **common
                 )
         except ServiceError as exc:
-            _add_error(form, exc)
+            show_refusal(form, exc)
         else:
             messages.success(request, f"Suite {suite.label} created with {suite.cases.count()} cases.")
             return redirect("federation:eval_suite", suite_id=suite.pk)
@@ -82,7 +78,7 @@ def suite_detail(request, suite_id: int):
                 data["subject"], suite, seed=data["seed"], batch_size=data["batch_size"], user=request.user
             )
         except ServiceError as exc:
-            _add_error(form, exc)
+            show_refusal(form, exc)
         else:
             return redirect("federation:eval_run", run_id=run.pk)
     runs = suite.runs.select_related("adapter", "federation", "base_model")[:100]

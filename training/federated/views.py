@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from rmnconsole.core.errors import NotFound, ServiceError
-from rmnconsole.core.pages import stop_polling_when
+from rmnconsole.core.pages import show_refusal, stop_polling_when
 from training.federated import services
 from training.federated.forms import FederatedJobForm, SiloForm
 from training.federated.models import FederatedTrainingJob
@@ -62,7 +62,7 @@ def new_job(request):
     try:
         job = services.submit_federated_job(**form.service_kwargs(), user=request.user)
     except ServiceError as exc:
-        form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        show_refusal(form, exc)
         return _form_page(request, form, status=exc.status)
     messages.success(request, f"Federated job #{job.pk} queued.")
     return redirect(reverse("training:federated_job", args=[job.pk]))
