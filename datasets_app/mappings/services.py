@@ -25,6 +25,7 @@ from datasets_app.mappings.sources import (
 from datasets_app.models import DataSource, SchemaMapping
 from rmnconsole.core import audit
 from rmnconsole.core.errors import Conflict, Forbidden, NotFound, ServiceError
+from rmnconsole.core.names import validate_name
 from rmnconsole.core.paths import DATASETS, data_dir
 from rmnconsole.core.users import signed_in
 
@@ -106,9 +107,7 @@ def create_mapping(
 ) -> SchemaMapping:
     """A new Draft (version = next number for this retailer + source + target)."""
     source = source if isinstance(source, DataSource) else get_source(source)
-    name, retailer = (name or "").strip(), (retailer or "").strip()
-    if not name:
-        raise ServiceError("a name is required", field="name")
+    name, retailer = validate_name(name, what="The mapping name"), (retailer or "").strip()
     if not retailer:
         raise ServiceError("a retailer is required", field="retailer")
     try:

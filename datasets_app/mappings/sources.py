@@ -28,6 +28,7 @@ from datasets_app.mappings.harmonize.sql import (
 from datasets_app.models import DataSource
 from rmnconsole.core import audit
 from rmnconsole.core.errors import NotFound, ServiceError
+from rmnconsole.core.names import validate_name
 from rmnconsole.core.paths import (
     EXPORTS,
     SOURCES,
@@ -138,9 +139,7 @@ def register_source(
     is_demo: bool = False,
 ) -> DataSource:
     """Register a CSV / JSONL / Parquet file that lies under the data root's sources/ folder."""
-    name = (name or "").strip()
-    if not name:
-        raise ServiceError("a name is required", field="name")
+    name = validate_name(name, what="The source name")
     resolved = _confined(path)
     if not resolved.is_file():
         raise ServiceError(f"{path} is not a file under {data_dir(SOURCES)}", field="path")

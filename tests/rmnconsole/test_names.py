@@ -63,6 +63,26 @@ def test_every_service_refuses_a_path_as_a_name(data_root, tiny_base_models):
 
 
 @pytest.mark.django_db
+def test_mapping_and_source_names_follow_the_same_rule(data_root):
+    from datasets_app.mappings.services import create_mapping
+    from datasets_app.mappings.sources import register_source
+    from tests.security.world import SOURCE_HEADER, SOURCE_ROWS
+
+    folder = data_root / "sources"
+    folder.mkdir(exist_ok=True)
+    lines = [",".join(SOURCE_HEADER)] + [",".join(str(v) for v in row) for row in SOURCE_ROWS]
+    (folder / "s.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(ServiceError) as err:
+        register_source(folder / "s.csv", name="../../etc/passwd", retailer="r", time_column="ts")
+    assert err.value.field == "name" and "not allowed" in err.value.message
+    source = register_source(folder / "s.csv", name="alpha events", retailer="r", time_column="ts")
+    with pytest.raises(ServiceError) as err:
+        create_mapping(name="../../etc/passwd", retailer="r", source=source)
+    assert err.value.field == "name" and "not allowed" in err.value.message
+    assert create_mapping(name="alpha_to_rmis", retailer="r", source=source).name == "alpha_to_rmis"
+
+
+@pytest.mark.django_db
 def test_a_name_from_a_file_name_is_made_to_fit(data_root):
     from datasets_app.library.services import register_dataset_file
 
