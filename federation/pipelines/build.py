@@ -48,7 +48,14 @@ def folder_files(pipeline: Pipeline, *, now: float | None = None) -> tuple[list[
     not changed for RMN_PIPELINE_STABLE_SECONDS, or when the watcher already recorded it unchanged; a writer's temp
     file (dot-name) is never read."""
     folder = watch_folder(pipeline)
-    recorded = {(w.path, w.size, w.mtime) for w in WatchedFile.objects.filter(pipeline=pipeline)}
+    # A file recorded unchanged (same path, size, mtime) keeps its recorded hash: each periodic check reads only
+    # new or changed files, not the whole folder again.
+    recorded = {
+        (path, size, mtime): sha256
+        for path, size, mtime, sha256 in WatchedFile.objects.filter(pipeline=pipeline).values_list(
+            "path", "size", "mtime", "sha256"
+        )
+    }
     now = time.time() if now is None else now
     suffixes = SOURCE_SUFFIXES.get(pipeline.mapping.source.file_format, ()) if pipeline.mapping_id else ()
     stable, busy, hashes = [], [], set()
@@ -59,10 +66,11 @@ def folder_files(pipeline: Pipeline, *, now: float | None = None) -> tuple[list[
             continue
         stat = path.stat()
         rel = relative_to_root(path)
-        if now - stat.st_mtime < stable_seconds() and (rel, stat.st_size, stat.st_mtime) not in recorded:
+        key = (rel, stat.st_size, stat.st_mtime)
+        if now - stat.st_mtime < stable_seconds() and key not in recorded:
             busy.append(rel)
             continue
-        digest = file_sha256(path)
+        digest = recorded.get(key) or file_sha256(path)
         if digest in hashes:
             continue  # the same content under a second name is the same data
         hashes.add(digest)
